@@ -1,0 +1,37 @@
+// The one interface every backbone runtime implements. Inputs are NHWC float32, already normalised
+// the way the weights ask (see Preprocess); outputs are the global-average-pooled features.
+export type EngineName = 'onnx' | 'tfjs';
+export type EngineChoice = EngineName | 'auto';
+export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
+
+/** How raw RGB 0..255 pixels become the network's input: v = (x/255 - mean)/std (imagenet), or BGR x - mean (caffe). */
+export interface Preprocess {
+  kind: 'imagenet' | 'caffe';
+  /** Channel order the network consumes. */
+  bgr: boolean;
+  /** Per input channel (in network channel order), applied as (x*scale - mean) / std. */
+  scale: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export interface EngineInfo {
+  engine: EngineName;
+  /** e.g. 'onnxruntime cpu', 'onnxruntime cuda', 'tfjs-node-gpu', 'tfjs-node', 'tfjs wasm'. */
+  backend: string;
+  device: 'cpu' | 'cuda' | 'gpu';
+  threads: number;
+}
+
+export interface Engine extends EngineInfo {
+  /** Feature dimension (512 for resnet18/34, 2048 for resnet50). */
+  readonly dim: number;
+  /**
+   * Features of `n` images packed NHWC in `input` (n*h*w*3 floats). Returns n*dim floats.
+   * The engine may keep internal buffers but never keeps references to `input` after the promise settles.
+   */
+  embed(input: Float32Array, n: number, h: number, w: number): Promise<Float32Array>;
+  /** ImageNet logits through fc (n*1000), for checks; only when the weights have fc. */
+  logits?(input: Float32Array, n: number, h: number, w: number): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}

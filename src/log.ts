@@ -1,0 +1,9 @@
+// Everything human-facing goes to stderr, so that stdout stays clean for --json output.
+export function log(message: string): void {
+  process.stderr.write(message.endsWith('\n') ? message : message + '\n');
+}
+
+/** Prints a value as JSON on stdout: the only thing --json commands write there. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}
