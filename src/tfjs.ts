@@ -44,6 +44,17 @@ async function tryBackend(tf: typeof TF, name: TfBackendName, threads: number): 
 }
 
 /**
+ * The threads the backend really uses: the wasm backend runs single-threaded under Node (tfjs
+ * reports WASM_HAS_MULTITHREAD_SUPPORT false there) whatever setThreadsCount was asked.
+ */
+function actualThreads(tf: typeof TF, name: TfBackendName, asked: number): number {
+  if (name === 'cpu') return 1;
+  if (name !== 'wasm') return asked;
+  const b = tf.backend() as { wasm?: { tfjs?: { getThreadsCount?: () => number } } };
+  return b.wasm?.tfjs?.getThreadsCount?.() ?? 1;
+}
+
+/**
  * Loads tfjs with the first backend of `order` that works. Cached per process (tfjs has one global
  * engine); asking again with another order re-selects among the backends already registered.
  */
@@ -59,7 +70,7 @@ export function loadTf(order: TfBackendName[], threads: number): Promise<LoadedT
         await tryBackend(tf, name, threads);
         await tf.ready();
         const device = name === 'tfjs-node-gpu' ? 'cuda' : 'cpu';
-        return { tf, backend: name, device, threads: name === 'cpu' ? 1 : threads, skipped };
+        return { tf, backend: name, device, threads: actualThreads(tf, name, threads), skipped };
       } catch (e) {
         skipped.push(`${name}: ${firstLine(e)}`);
       }

@@ -1,6 +1,108 @@
-import { UserError } from '../errors.js';
+// `viewprobe embed IMAGE...`: the backbone features of single photos through a preset's EVAL
+// transform. The geometry comes from the preset, the normalisation from the weights. An unreadable
+// image is reported on stderr and skipped; the others are still processed (exit code 1).
+import type { DeviceChoice, EngineChoice } from './backbone/engine.js';
+import { openBackbone } from './backbone/index.js';
+import { decodeImage } from './decode.js';
+import { makeNormLut } from './normalize.js';
+import { getPreset, type PresetName } from './presets.js';
+import { UserError, errorMessage } from '../errors.js';
+import { log, printJson } from '../log.js';
 
-// Placeholder until this command lands.
-export async function runEmbed(_opts: unknown): Promise<number> {
-  throw new UserError('runEmbed is not implemented yet');
+export interface EmbedArgs {
+  images: string[];
+  weights?: string;
+  backbone?: string;
+  engine?: EngineChoice;
+  device?: DeviceChoice;
+  threads?: number;
+  preset?: PresetName;
+  json?: boolean;
+}
+
+/** Images decoded and run together; small enough to keep memory modest, large enough for the engine. */
+const BATCH = 16;
+
+/** The shortest decimal that reads back as the same float32 (JSON stays exact but short). */
+export function float32String(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  for (let p = 6; p < 9; p++) {
+    const v = Number(x.toPrecision(p));
+    if (Math.fround(v) === x) return v;
+  }
+  return Number(x.toPrecision(9));
+}
+
+export interface EmbedResult {
+  image: string;
+  features: Float32Array;
+}
+
+export async function runEmbed(opts: EmbedArgs): Promise<number> {
+  if (!opts.images?.length) throw new UserError('name at least one image');
+  const preset = getPreset(opts.preset ?? 'seed');
+  const bb = await openBackbone({
+    ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
+    ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
+    ...(opts.engine !== undefined ? { engine: opts.engine } : {}),
+    ...(opts.device !== undefined ? { device: opts.device } : {}),
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  });
+  const norm = makeNormLut(bb.preprocess);
+  const size = preset.inputSize;
+  const per = size * size * 3;
+  const input = new Float32Array(Math.min(BATCH, opts.images.length) * per);
+  const results: EmbedResult[] = [];
+  let failed = 0;
+
+  try {
+    for (let start = 0; start < opts.images.length; start += BATCH) {
+      const paths = opts.images.slice(start, start + BATCH);
+      const decoded = await Promise.all(paths.map(async (path) => {
+        try {
+          return preset.evalImage(await decodeImage(path));
+        } catch (e) {
+          const msg = errorMessage(e);
+          // Decode errors already start with the file name.
+          log(`viewprobe: ${msg.startsWith(path) ? msg : `${path}: ${msg}`}`);
+          failed++;
+          return undefined;
+        }
+      }));
+      const ok: string[] = [];
+      decoded.forEach((img, i) => {
+        if (!img) return;
+        preset.renderEval(img, norm, input, ok.length * per);
+        ok.push(paths[i]!);
+      });
+      if (!ok.length) continue;
+      const feats = await bb.engine.embed(input.subarray(0, ok.length * per), ok.length, size, size);
+      ok.forEach((image, i) => results.push({ image, features: feats.slice(i * bb.dim, (i + 1) * bb.dim) }));
+    }
+  } finally {
+    await bb.engine.dispose();
+  }
+
+  if (opts.json) {
+    printJson(results.map((r) => ({ image: r.image, features: Array.from(r.features, float32String) })));
+  } else {
+    for (const r of results) process.stdout.write(summary(r) + '\n');
+  }
+  if (failed) log(`viewprobe: ${failed} of ${opts.images.length} image${opts.images.length === 1 ? '' : 's'} could not be read`);
+  return failed ? 1 : 0;
+}
+
+function summary(r: EmbedResult): string {
+  const f = r.features;
+  let sq = 0;
+  let sum = 0;
+  let zeros = 0;
+  for (const v of f) {
+    sq += v * v;
+    sum += v;
+    if (v === 0) zeros++;
+  }
+  const first = Array.from(f.subarray(0, 8), (v) => v.toFixed(4)).join(' ');
+  return `${r.image}: ${f.length}-d, L2 norm ${Math.sqrt(sq).toFixed(4)}, mean ${(sum / f.length).toFixed(4)}, ` +
+    `zeros ${zeros}, first 8: ${first}`;
 }

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// ResNet18 forward throughput at 224x224 for every backbone engine available here, and, in the same
+// run, plain PyTorch on CPU in its strongest setting (Debian's python3-torch: eval, inference_mode,
+// torch.jit.optimize_for_inference(torch.jit.trace(model, x)), same thread count). The timed runs of
+// all engines are interleaved round by round, so that load from other processes on a shared machine
+// falls on every engine alike. Prints one JSON object.
+//
+//   npx tsc -p tsconfig.json && node bench/engines.mjs [--threads N] [--batches 8,16,32] [--runs 7]
+//        [--warmup 2] [--engines onnx,tfjs,pytorch] [--explore] [--weights FILE]
+//
+// --explore adds onnxruntime session-option variants (the settings the engine uses were chosen with it).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => join(root, 'dist', p);
+if (!existsSync(dist('extract/backbone/onnx.js'))) {
+  console.error('bench: dist/ is missing; run `npx tsc -p tsconfig.json` first');
+  process.exit(2);
+}
+const { readSafetensors } = await import(dist('extract/backbone/safetensors.js'));
+const { buildResNet, forwardMacs, resnetSpec } = await import(dist('extract/backbone/spec.js'));
+const { createOnnxEngine } = await import(dist('extract/backbone/onnx.js'));
+const { createTfjsEngine } = await import(dist('extract/backbone/tfjs.js'));
+const { sharedPath } = await import(dist('shared.js'));
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const threads = Number(arg('threads', availableParallelism()));
+const batches = arg('batches', '8,16,32').split(',').map(Number);
+const runs = Math.max(5, Number(arg('runs', 7)));
+const warmup = Number(arg('warmup', 2));
+const engines = arg('engines', 'onnx,tfjs,pytorch').split(',');
+const explore = process.argv.includes('--explore');
+const weights = arg('weights', sharedPath('weights/resnet18-random.safetensors'));
+const SIZE = 224;
+
+const net = buildResNet(await readSafetensors(weights));
+if (net.variant.arch !== 'resnet18') throw new Error('the bench measures resnet18');
+const gmacPerImage = forwardMacs(resnetSpec(net.variant), SIZE, SIZE) / 1e9;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** A contender: `once(b)` runs one timed forward of batch b and returns seconds. */
+const contenders = [];
+const skipped = {};
+const maxB = Math.max(...batches);
+const input = new Float32Array(maxB * SIZE * SIZE * 3).map((_, i) => Math.sin(i * 0.37) * 2);
+
+async function timeEngine(engine, b) {
+  const t0 = process.hrtime.bigint();
+  await engine.embed(input.subarray(0, b * SIZE * SIZE * 3), b, SIZE, SIZE);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+if (engines.includes('onnx')) {
+  const variants = [['onnx', {}]];
+  if (explore) {
+    variants.push(
+      ['onnx no-spinning', { extra: { session: { intra_op: { allow_spinning: '0' } } } }],
+      ['onnx level=extended (no NCHWc layout)', { graphOptimizationLevel: 'extended' }],
+      ['onnx no cpu arena', { enableCpuMemArena: false }],
+      ['onnx no mem pattern', { enableMemPattern: false }],
+      ['onnx parallel executor', { executionMode: 'parallel', interOpNumThreads: 1 }],
+    );
+  }
+  for (const [name, session] of variants) {
+    const e = await createOnnxEngine(net, { device: 'cpu', threads, session });
+    contenders.push({ name, backend: e.backend, threads: e.threads, once: (b) => timeEngine(e, b), close: () => e.dispose() });
+  }
+}
+
+if (engines.includes('tfjs')) {
+  try {
+    const e = await createTfjsEngine(net, { backends: ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'], threads });
+    contenders.push({ name: 'tfjs', backend: e.backend, threads: e.threads, skippedBackends: e.tf.skipped, once: (b) => timeEngine(e, b), close: () => e.dispose() });
+  } catch (err) {
+    skipped.tfjs = String(err.message ?? err).split('\n')[0];
+  }
+}
+
+// PyTorch runs in a worker process of Debian's system python3 that times one forward per request,
+// so that its runs interleave with the others'.
+const PY = String.raw`
+import sys, json, time, torch, torchvision
+threads, batches = int(sys.argv[1]), [int(b) for b in sys.argv[2].split(',')]
+torch.set_num_threads(threads)
+model = torchvision.models.resnet18().eval()
+nets = {}
+with torch.inference_mode():
+    for b in batches:
+        x = torch.randn(b, 3, 224, 224)
+        nets[('jit', b)] = (torch.jit.optimize_for_inference(torch.jit.trace(model, x)), x)
+        nets[('eager', b)] = (model, x)
+        for _ in range(2):
+            nets[('jit', b)][0](x)
+    print(json.dumps({'ready': True, 'torch': torch.__version__, 'torchvision': torchvision.__version__,
+                      'threads': torch.get_num_threads(), 'mkldnn': torch.backends.mkldnn.is_available()}), flush=True)
+    for line in sys.stdin:
+        kind, b = line.split()
+        m, x = nets[(kind, int(b))]
+        t0 = time.perf_counter(); m(x); dt = time.perf_counter() - t0
+        print(json.dumps({'s': dt}), flush=True)
+`;
+
+let py;
+if (engines.includes('pytorch')) {
+  const python = '/usr/bin/python3';
+  const probe = () => spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  let ok = existsSync(python) && probe().status === 0;
+  if (!ok && process.getuid?.() === 0) {
+    console.error('bench: installing python3-torch python3-torchvision with apt-get (once)');
+    spawnSync('apt-get', ['install', '-y', 'python3-torch', 'python3-torchvision'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    ok = probe().status === 0;
+  }
+  if (!ok) {
+    skipped.pytorch = `${python} cannot import torch/torchvision (apt-get install -y python3-torch python3-torchvision)`;
+  } else {
+    // OMP/MKL variables from the environment would override set_num_threads; clear them.
+    const env = { ...process.env };
+    for (const k of ['OMP_NUM_THREADS', 'MKL_NUM_THREADS']) delete env[k];
+    const child = spawn(python, ['-c', PY, String(threads), batches.join(',')], { stdio: ['pipe', 'pipe', 'inherit'], env });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value);
+    const info = await next();
+    py = { child, info };
+    for (const kind of ['jit', 'eager']) {
+      contenders.push({
+        name: kind === 'jit' ? 'pytorch jit.optimize_for_inference(trace)' : 'pytorch eager',
+        backend: `torch ${info.torch} (Debian python3-torch), mkldnn ${info.mkldnn}`,
+        threads: info.threads,
+        pytorch: true,
+        once: async (b) => { child.stdin.write(`${kind} ${b}\n`); return (await next()).s; },
+        close: async () => {},
+      });
+    }
+  }
+}
+
+// Warm-up, then interleaved rounds: every contender runs each batch size once per round.
+for (const c of contenders) for (const b of batches) for (let i = 0; i < warmup; i++) await c.once(b);
+const times = new Map(contenders.map((c) => [c, new Map(batches.map((b) => [b, []]))]));
+for (let r = 0; r < runs; r++) {
+  for (const b of batches) for (const c of contenders) times.get(c).get(b).push(await c.once(b));
+}
+
+const results = contenders.map((c) => {
+  const per = {};
+  for (const b of batches) {
+    const s = median(times.get(c).get(b));
+    per[b] = { median_s: +s.toFixed(4), images_per_s: +(b / s).toFixed(1), gmac_per_s: +((b / s) * gmacPerImage).toFixed(1) };
+  }
+  const best = batches.reduce((x, b) => (per[b].images_per_s > per[x].images_per_s ? b : x), batches[0]);
+  return { name: c.name, backend: c.backend, threads: c.threads, ...(c.skippedBackends?.length ? { skipped_backends: c.skippedBackends } : {}), batches: per, best: { batch: best, images_per_s: per[best].images_per_s } };
+});
+for (const c of contenders) await c.close();
+py?.child.stdin.end();
+
+const bestOf = (pred) => results.filter(pred).reduce((a, r) => (!a || r.best.images_per_s > a.best.images_per_s ? r : a), undefined);
+const onnxBest = results.find((r) => r.name === 'onnx');
+const torchBest = bestOf((r) => r.name.startsWith('pytorch'));
+console.log(JSON.stringify({
+  bench: 'resnet18 forward, 224x224, NHWC float32 input (onnx/tfjs) vs NCHW (pytorch)',
+  weights,
+  gmac_per_image: +gmacPerImage.toFixed(3),
+  threads,
+  runs_per_point: runs,
+  warmup_per_point: warmup,
+  statistic: 'median seconds per batch; runs interleaved across engines round by round',
+  cpu: process.env.BENCH_CPU ?? undefined,
+  results,
+  skipped,
+  ratio_onnx_best_over_pytorch_best: onnxBest && torchBest ? +(onnxBest.best.images_per_s / torchBest.best.images_per_s).toFixed(3) : null,
+  pytorch_best: torchBest ? { name: torchBest.name, ...torchBest.best } : null,
+  goal: '>= 1.1',
+}, null, 2));
+process.exit(0);

@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import onnxProto from 'onnx-proto';
+import { buildOnnxModel, createOnnxEngine } from '../../../src/extract/backbone/onnx.js';
+import { readSafetensors } from '../../../src/extract/backbone/safetensors.js';
+import { buildResNet, type FoldedResNet } from '../../../src/extract/backbone/spec.js';
+import type { Engine } from '../../../src/extract/backbone/engine.js';
+import { describeShared } from '../../helpers/shared.js';
+import { MODELS, PHOTOS, REF_FILES, reference, referenceBatch, relErr, row, topK, weightsPath } from './reference.js';
+
+describeShared('onnx engine equals PyTorch on the reference inputs', REF_FILES, () => {
+  for (const model of MODELS) describe(model, () => describeModel(model));
+});
+
+function describeModel(model: (typeof MODELS)[number]) {
+  let engine: Engine;
+  let net: FoldedResNet;
+  beforeAll(async () => {
+    net = buildResNet(await readSafetensors(weightsPath(model)));
+    engine = await createOnnxEngine(net, { device: 'cpu', threads: 2, logits: true });
+  });
+  afterAll(() => engine?.dispose());
+
+  it(`${model}: the graph has the spec's shape (NHWC input with a dynamic batch, features + logits)`, () => {
+    const m = onnxProto.onnx.ModelProto.decode(buildOnnxModel(net, { logits: true }));
+    const g = m.graph!;
+    const dims = g.input![0]!.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    expect(dims).toEqual(['N', 'H', 'W', 3]);
+    expect(g.output!.map((o) => o.name)).toEqual(['features', 'logits']);
+    const convs = g.node!.filter((n) => n.opType === 'Conv');
+    expect(convs.length).toBe(model === 'resnet18' ? 20 : 53);
+    expect(convs[0]!.attribute!.find((a) => a.name === 'pads')!.ints!.map(Number)).toEqual([3, 3, 3, 3]);
+    expect(g.node!.find((n) => n.opType === 'MaxPool')!.attribute!.find((a) => a.name === 'pads')!.ints!.map(Number)).toEqual([1, 1, 1, 1]);
+  });
+
+  it(`${model}: features within 1e-4 relative error and the same logits top-5, batch of 3`, async () => {
+    const ref = reference()[model];
+    const input = referenceBatch(model);
+    const feats = await engine.embed(input, 3, 224, 224);
+    const logits = await engine.logits!(input, 3, 224, 224);
+    expect(feats.length).toBe(3 * net.dim);
+    PHOTOS.forEach((p, i) => {
+      const r = ref.images[p]!;
+      expect(relErr(row(feats, i, net.dim), r.features), `${model} ${p} features`).toBeLessThan(1e-4);
+      const l = row(logits, i, 1000);
+      expect(topK(l, 5), `${model} ${p} top-5`).toEqual(r.top5_indices);
+      expect(relErr(l.subarray(0, 20), r.first20_logits), `${model} ${p} logits`).toBeLessThan(1e-4);
+    });
+  });
+
+  it(`${model}: a batch of one gives the same features as inside a batch`, async () => {
+    const per = 224 * 224 * 3;
+    const input = referenceBatch(model);
+    const all = await engine.embed(input, 3, 224, 224);
+    const one = await engine.embed(input.slice(2 * per, 3 * per), 1, 224, 224);
+    expect(relErr(one, row(all, 2, net.dim))).toBeLessThan(1e-6);
+  });
+}

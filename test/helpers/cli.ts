@@ -1,0 +1,34 @@
+// Runs the real CLI (dist/, built by test/global-setup.ts) in a child process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/shared.js';
+
+export const BIN = join(packageRoot, 'bin', 'viewprobe.js');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 600_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function runCliJson<T = unknown>(args: string[], env: Record<string, string> = {}): T & { _stderr: string } {
+  const r = runCli([...args, '--json'], env);
+  if (r.status !== 0 && r.status !== 3) {
+    throw new Error(`viewprobe ${args.join(' ')} exited ${r.status}\n${r.stderr}`);
+  }
+  return { ...JSON.parse(r.stdout), _stderr: r.stderr };
+}
+
+export function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}

@@ -1,0 +1,78 @@
+// In-memory feature caches for the train and eval tests: linearly separable by construction, so a
+// linear head must reach 100%.
+import type { Fingerprint, SplitFeatures } from '../../src/cache/types.js';
+import type { CacheReader, CacheSummary } from '../../src/train/cache-reader.js';
+import { Rng } from '../../src/train/random.js';
+
+export interface SyntheticOptions {
+  classes?: number;
+  dim?: number;
+  /** Images per class. */
+  perClass?: number;
+  valPerClass?: number;
+  views?: number;
+  clean?: boolean;
+  seed?: number;
+}
+
+/**
+ * Image i of class c: every view is 2·e_c + uniform noise in [-0.4, 0.4] on every coordinate, so
+ * coordinate c is >= 1.6 and every other <= 0.4: the head W = identity separates them perfectly.
+ */
+export function separable(o: SyntheticOptions = {}): { train: SplitFeatures; val: SplitFeatures; classes: string[] } {
+  const nc = o.classes ?? 4, dim = o.dim ?? 16, per = o.perClass ?? 20, valPer = o.valPerClass ?? 10, k = o.views ?? 3;
+  if (dim < nc) throw new Error('dim must be >= classes');
+  const rng = new Rng(o.seed ?? 7, 1234);
+  const row = (out: Float32Array, at: number, c: number) => {
+    for (let j = 0; j < dim; j++) out[at + j] = (j === c ? 2 : 0) + (rng.uniform() - 0.5) * 0.8;
+  };
+  const split = (name: string, count: number, views: number, clean: boolean): SplitFeatures => {
+    const n = count * nc;
+    const labels = Int32Array.from({ length: n }, (_, i) => i % nc);
+    const aug = new Float32Array(n * views * dim);
+    const cl = clean ? new Float32Array(n * dim) : null;
+    for (let i = 0; i < n; i++) {
+      for (let v = 0; v < views; v++) row(aug, (i * views + v) * dim, labels[i]!);
+      if (cl) row(cl, i * dim, labels[i]!);
+    }
+    return {
+      split: name,
+      dim,
+      paths: Array.from({ length: n }, (_, i) => `/data/${name}/${i}.jpg`),
+      hashes: Array.from({ length: n }, (_, i) => `h${name}${i}`),
+      labels,
+      views,
+      aug,
+      clean: cl,
+    };
+  };
+  return {
+    train: split('train', per, k, o.clean ?? true),
+    val: split('val', valPer, 0, true),
+    classes: Array.from({ length: nc }, (_, i) => `class_${i}`),
+  };
+}
+
+export function fingerprint(dim: number, seed = 0): Fingerprint {
+  return { arch: 'resnet50', weightsSha256: 'ab'.repeat(32), preset: 'seed', inputSize: 244, transformVersion: 1, seed, dim };
+}
+
+/** A CacheReader over in-memory splits (what FeatureCache gives train and eval). `summary` undefined = empty cache. */
+export function memoryCache(splits: Record<string, SplitFeatures>, summary: CacheSummary | undefined): () => Promise<CacheReader> {
+  return async () => ({
+    async info() {
+      if (!summary) {
+        const { UserError } = await import('../../src/errors.js');
+        throw new UserError('cache is empty (run viewprobe extract --cache DIR first)');
+      }
+      return summary;
+    },
+    async readSplit(split: string) {
+      const s = splits[split];
+      if (s) return s;
+      const dim = summary?.fingerprint.dim ?? 0;
+      return { split, dim, paths: [], hashes: [], labels: new Int32Array(0), views: 0, aug: new Float32Array(0), clean: null };
+    },
+    async close() {},
+  });
+}

@@ -1,0 +1,120 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.js';
+import { checkHeadFits, headLogits, headToJson, initHead, loadHead, parseHead, saveHead, softmaxRows, type HeadMeta } from '../../src/train/head.js';
+import { fingerprint } from './fixtures.js';
+
+const classes = ['apple_pie', 'baby_back_ribs', 'baklava'];
+
+describe('initHead (PyTorch Linear default init)', () => {
+  it('draws weight and bias from U(-1/sqrt(D), 1/sqrt(D))', () => {
+    const d = 512;
+    const h = initHead(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], d, 0);
+    const bound = 1 / Math.sqrt(d);
+    expect(h.weight.length).toBe(10 * d);
+    expect(h.bias.length).toBe(10);
+    const all = [...h.weight, ...h.bias];
+    expect(Math.max(...all)).toBeLessThanOrEqual(bound);
+    expect(Math.min(...all)).toBeGreaterThanOrEqual(-bound);
+    // Uniform on [-b, b]: mean 0, variance b²/3; 5120 draws put both well inside these limits.
+    const mean = all.reduce((s, v) => s + v, 0) / all.length;
+    const variance = all.reduce((s, v) => s + (v - mean) ** 2, 0) / all.length;
+    expect(Math.abs(mean)).toBeLessThan(0.05 * bound);
+    expect(variance / (bound * bound / 3)).toBeGreaterThan(0.95);
+    expect(variance / (bound * bound / 3)).toBeLessThan(1.05);
+  });
+
+  it('is reproducible from the seed and differs between seeds', () => {
+    expect(initHead(classes, 8, 3).weight).toEqual(initHead(classes, 8, 3).weight);
+    expect(initHead(classes, 8, 3).weight).not.toEqual(initHead(classes, 8, 4).weight);
+  });
+});
+
+describe('headLogits and softmaxRows', () => {
+  it('compute x·Wᵀ + b and a normalised softmax', () => {
+    const h = { classes: ['a', 'b'], dim: 3, weight: Float32Array.from([1, 2, 3, -1, 0, 0.5]), bias: Float32Array.from([0.5, -1]) };
+    const x = Float32Array.from([1, 0, 2, 0, 1, 1]);
+    const z = headLogits(h, x, 2);
+    expect([...z]).toEqual([1 + 6 + 0.5, -1 + 1 - 1, 2 + 3 + 0.5, 0.5 - 1]);
+    const p = softmaxRows(z, 2, 2);
+    expect(p[0]! + p[1]!).toBeCloseTo(1, 6);
+    expect(p[0]).toBeCloseTo(1 / (1 + Math.exp(-1 - 7.5)), 6);
+    // Large logits must not overflow.
+    const big = softmaxRows(Float32Array.from([1000, 999]), 1, 2);
+    expect(big[0]).toBeCloseTo(1 / (1 + Math.exp(-1)), 6);
+  });
+});
+
+describe('head files', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'viewprobe-head-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const meta: HeadMeta = { fingerprint: fingerprint(5), fingerprintId: 'fp-123', epoch: 7, valAcc: 0.825 };
+
+  it('round-trip exactly (bit for bit) with their metadata', async () => {
+    const h = initHead(classes, 5, 1);
+    h.weight[0] = 1e-40; // a float32 subnormal survives too
+    h.weight[1] = -3.4028234663852886e38;
+    const file = join(dir, 'head.json');
+    await saveHead(file, h, meta);
+    const back = await loadHead(file, { dim: 5, classes });
+    expect(Buffer.from(back.weight.buffer)).toEqual(Buffer.from(h.weight.buffer));
+    expect(Buffer.from(back.bias.buffer)).toEqual(Buffer.from(h.bias.buffer));
+    expect(back).toMatchObject({ classes, dim: 5, fingerprintId: 'fp-123', epoch: 7, valAcc: 0.825, fingerprint: fingerprint(5) });
+    const j = JSON.parse(await readFile(file, 'utf8'));
+    expect(j).toMatchObject({ format: 'viewprobe-head', version: 1, dtype: 'float32', encoding: 'base64-le' });
+    expect(typeof j.weight).toBe('string');
+  });
+
+  it('also load plain number arrays (a head exported from elsewhere)', () => {
+    const j = { ...headToJson(initHead(['x', 'y'], 2, 0), meta), weight: [1, 2, 3, 4], bias: [0.5, -0.5] };
+    const h = parseHead(JSON.stringify(j), 'exported.json');
+    expect([...h.weight]).toEqual([1, 2, 3, 4]);
+    expect([...h.bias]).toEqual([0.5, -0.5]);
+  });
+
+  const good = () => headToJson(initHead(['x', 'y'], 2, 0), meta);
+  const cases: [string, string, RegExp][] = [
+    ['not JSON', 'hello', /h\.json: not a viewprobe head file \(invalid JSON/],
+    ['a JSON array', '[1,2]', /not a viewprobe head file/],
+    ['another format', JSON.stringify({ ...good(), format: 'keras' }), /not a viewprobe head file \(format is "keras"/],
+    ['a newer version', JSON.stringify({ ...good(), version: 2 }), /version 2 is not supported/],
+    ['no classes', JSON.stringify({ ...good(), classes: [] }), /classes must be a non-empty array/],
+    ['duplicate classes', JSON.stringify({ ...good(), classes: ['x', 'x'] }), /duplicate/],
+    ['a bad dim', JSON.stringify({ ...good(), dim: 0 }), /dim must be a positive integer/],
+    ['a short weight', JSON.stringify({ ...good(), weight: [1, 2, 3] }), /weight has 3 values, expected 4/],
+    ['a weight of the wrong byte length', JSON.stringify({ ...good(), weight: Buffer.alloc(12).toString('base64') }), /weight holds 3 floats, expected 4/],
+    ['a non-finite value', JSON.stringify({ ...good(), bias: [0, 'x'] }), /bias\[1\] is not a number/],
+    ['a NaN in base64', JSON.stringify({ ...good(), bias: Buffer.from(new Float32Array([0, NaN]).buffer).toString('base64') }), /bias\[1\] is not finite/],
+    ['no bias', JSON.stringify({ ...good(), bias: undefined }), /bias is missing/],
+    ['an accuracy above 1', JSON.stringify({ ...good(), valAcc: 83 }), /valAcc must be a number in \[0, 1\]/],
+  ];
+  for (const [what, text, msg] of cases) {
+    it(`refuse ${what} with an error naming the file`, () => {
+      expect(() => parseHead(text, 'h.json')).toThrow(InputError);
+      expect(() => parseHead(text, 'h.json')).toThrow(msg);
+    });
+  }
+
+  it('refuse a head whose dim or classes do not fit', async () => {
+    const file = join(dir, 'fit.json');
+    await saveHead(file, initHead(classes, 5, 1), meta);
+    await expect(loadHead(file, { dim: 512, what: 'the cache' })).rejects.toThrow(`${file}: head takes 5-d features but the cache has 512-d features`);
+    await expect(loadHead(file, { classes: ['a', 'b'] })).rejects.toThrow('head has 3 classes but the data has 2');
+    await expect(loadHead(file, { classes: ['apple_pie', 'baklava', 'baby_back_ribs'] })).rejects.toThrow('class 1 is "baby_back_ribs" in the head but "baklava" in the data');
+    expect(() => checkHeadFits(initHead(classes, 5, 1), 'x', { dim: 5, classes })).not.toThrow();
+  });
+
+  it('refuse a missing file clearly', async () => {
+    await expect(loadHead(join(dir, 'nope.json'))).rejects.toThrow(/nope\.json: no such head file/);
+    await writeFile(join(dir, 'empty.json'), '');
+    await expect(loadHead(join(dir, 'empty.json'))).rejects.toThrow(/not a viewprobe head file/);
+  });
+});
