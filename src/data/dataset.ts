@@ -125,9 +125,10 @@ async function loadList(source: string, spec: string): Promise<Dataset> {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     // The label is the last field, the path everything before it: paths may contain spaces.
-    const m = /^(.*?)\s+(\S+)$/.exec(line);
+    const m = /\s+(\S+)$/.exec(line);
     if (!m) throw new InputError(spec, lineNo, `missing label: expected "path label", found "${line}"`);
-    const [, rel, tok] = m as unknown as [string, string, string];
+    const rel = line.slice(0, m.index);
+    const tok = m[1]!;
     if (/^-\d+$/.test(tok)) throw new InputError(spec, lineNo, `negative label ${tok}`);
     if (!/^\+?\d+$/.test(tok)) throw new InputError(spec, lineNo, `label "${tok}" is not an integer`);
     const label = Number(tok);
@@ -231,10 +232,12 @@ async function walk(dir: string, label: number, items: DatasetItem[], visited: S
       const st = await statOrUndefined(full);
       if (st?.isDirectory()) {
         await walk(full, label, items, visited, warnings);
-      } else if (st?.isFile() || (!st && isImageName(e.name))) {
+      } else if (!isImageName(e.name)) {
+        continue;
+      } else if (!st || st.isFile()) {
         // A dangling link or a link loop named like an image is kept: extract records why it failed.
-        if (isImageName(e.name)) items.push({ path: full, label });
-      } else if (st && isImageName(e.name)) {
+        items.push({ path: full, label });
+      } else {
         warnings.push(`${full}: skipped (not a regular file)`);
       }
     } else if (isImageName(e.name)) {

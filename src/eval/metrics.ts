@@ -145,7 +145,7 @@ export function evaluateScores(scores: ArrayLike<number>, labels: ArrayLike<numb
  * be the head's, in the same order (else a clear error naming `source`, e.g. the head file).
  */
 export function evaluateHead(head: Head, features: SplitFeatures, classes: string[], source = 'head'): EvalResult {
-  checkHeadFits(head, source, { dim: features.dim, classes, what: `the ${features.split} features` });
+  checkHeadFits(head, source, { dim: features.dim, classes, what: `the ${features.split} split` });
   const n = features.labels.length;
   const logits = headLogits(head, evalRows(features), n);
   return evaluateScores(logits, features.labels, classes, 'logits');

@@ -30,9 +30,8 @@ async function toSvg(spec: Spec): Promise<string> {
   const compiled = vl.compile(spec as never).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
-    const svg = await view.toSVG();
-    // Width/height attributes would fix the size; the viewBox alone lets CSS scale the picture.
-    return svg.replace(/^<svg([^>]*?) width="[\d.]+" height="[\d.]+"/, '<svg$1');
+    // Its width/height give the picture its natural size; the page's CSS (max-width:100%) lets it shrink.
+    return await view.toSVG();
   } finally {
     view.finalize();
   }
@@ -48,8 +47,8 @@ function lossSpec(h: EpochRecord[]): Spec {
   return {
     ...base,
     title: 'Loss per epoch',
-    width: 460,
-    height: 260,
+    width: 400,
+    height: 240,
     data: { values },
     mark: { type: 'line', point: h.length <= 60 },
     encoding: {
@@ -64,7 +63,7 @@ function accSpec(h: EpochRecord[], best?: { epoch: number; valAcc: number }): Sp
   const layers: Spec[] = [
     {
       data: { values: h.map((r) => ({ epoch: r.epoch, acc: r.valAcc })) },
-      mark: { type: 'line', point: h.length <= 60, color: '#f58518' },
+      mark: { type: 'line', color: '#f58518', point: h.length <= 60 ? { color: '#f58518' } : false },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 }, scale: { domain: [1, Math.max(2, h.length)] } },
         y: { field: 'acc', type: 'quantitative', title: 'val accuracy', axis: { format: '.0%' } },
@@ -80,7 +79,7 @@ function accSpec(h: EpochRecord[], best?: { epoch: number; valAcc: number }): Sp
       ],
     });
   }
-  return { ...base, title: 'Validation accuracy per epoch', width: 460, height: 260, layer: layers };
+  return { ...base, title: 'Validation accuracy per epoch', width: 400, height: 240, layer: layers };
 }
 
 function confusionSpec(e: EvalResult): Spec {
@@ -99,7 +98,7 @@ function confusionSpec(e: EvalResult): Spec {
     {
       mark: 'rect',
       encoding: {
-        color: { field: 'share', type: 'quantitative', title: 'share of row', scale: { scheme: 'blues', domain: [0, 1] }, legend: { format: '.0%' } },
+        color: { field: 'share', type: 'quantitative', title: 'share of row', scale: { domain: [0, 1], range: ['#f7fbff', '#08306b'] }, legend: { format: '.0%' } },
       },
     },
   ];
@@ -143,6 +142,7 @@ h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;margin-top:28px;border
 table{border-collapse:collapse;font-size:.9em;margin:8px 0} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 .confusion td.diag{background:#e3eefa;font-weight:bold}
+.facts th,.facts td{text-align:left}
 .muted{color:#666;font-size:.9em}
 details{margin:8px 0}`;
 
@@ -173,7 +173,9 @@ export async function renderReport(r: ReportInput): Promise<string> {
         h.map((x) => [String(x.epoch), x.trainLoss.toFixed(4), x.valLoss.toFixed(4), pct(x.valAcc), x.lr.toExponential()]),
       )
     : '';
-  const facts = r.facts?.length ? table(['', ''], r.facts.map(([k, v]) => [esc(k), esc(v)])) : '';
+  const facts = r.facts?.length
+    ? `<table class="facts"><tbody>${r.facts.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</tbody></table>`
+    : '';
 
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">

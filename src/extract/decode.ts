@@ -9,6 +9,7 @@
 // `ignoreIcc: true` gives Pillow's pixels instead.
 //
 // Every failure is a DecodeError whose message is one line: `FILE: reason`.
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import sharp, { type OutputInfo } from 'sharp';
 import { InputError, errorMessage } from '../errors.js';
@@ -102,7 +103,8 @@ function fsReason(e: unknown): string {
 async function readImageFile(path: string, maxBytes: number): Promise<Buffer> {
   let fh;
   try {
-    fh = await open(path, 'r');
+    // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; it is refused below.
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw new DecodeError(path, fsReason(e));
   }
@@ -142,7 +144,7 @@ async function sharpReason(bytes: Buffer, format: Sniffed, e: unknown, maxPixels
   }
   if (/unsupported image format/i.test(msg)) return `not a readable ${format} image (${msg})`;
   if (/timeout/i.test(msg)) return `decoding took too long, gave up (${msg})`;
-  return `cannot decode ${format} image (${msg})`;
+  return `corrupt or unreadable ${format} data (${msg})`;
 }
 
 /**

@@ -229,7 +229,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 
     let decoded: RgbImage;
     try {
-      decoded = await decodeImage(bytes, { maxPixels: o.maxPixels });
+      decoded = await decodeImage(bytes, { maxPixels: o.maxPixels, name: item.path });
     } catch (e) {
       const msg = errorMessage(e);
       // Give the claims back so that a duplicate path of the same bytes does not wait on nothing.

@@ -58,8 +58,8 @@ export class WasmHeadMath implements HeadMath {
     this.grow(top);
     this.f32 = new Float32Array(this.k.memory.buffer);
     const f = this.f32;
-    for (let c = 0; c < this.nc; c++) f.set(init.weight.subarray(c * this.d, (c + 1) * this.d), (this.P >> 2) + c * this.dp);
-    f.set(init.bias, (this.P >> 2) + this.nc * this.dp);
+    for (let c = 0; c < this.nc; c++) f.set(init.weight.subarray(c * this.d, (c + 1) * this.d), (this.P >>> 2) + c * this.dp);
+    f.set(init.bias, (this.P >>> 2) + this.nc * this.dp);
   }
 
   /** null where WebAssembly SIMD is not available. */
@@ -79,10 +79,10 @@ export class WasmHeadMath implements HeadMath {
     const { d, dp } = this;
     const f = this.f32;
     if (d === dp) {
-      f.set(src.subarray(0, rows * d), base >> 2);
+      f.set(src.subarray(0, rows * d), base >>> 2);
       return;
     }
-    for (let r = 0; r < rows; r++) f.set(src.subarray(r * d, (r + 1) * d), (base >> 2) + r * dp);
+    for (let r = 0; r < rows; r++) f.set(src.subarray(r * d, (r + 1) * d), (base >>> 2) + r * dp);
   }
 
   /** Copies batch row j into the staging buffer; returns its byte address in wasm memory. */
@@ -90,15 +90,15 @@ export class WasmHeadMath implements HeadMath {
     const src = batch.fromClean[j] === 1 ? this.clean! : this.aug;
     const o = batch.offs[j]!;
     const at = this.stage + j * this.dp4;
-    this.f32.set(src.subarray(o, o + this.d), at >> 2);
+    this.f32.set(src.subarray(o, o + this.d), at >>> 2);
     return at;
   }
 
   trainStep(batch: Batch, lr: number): number {
     const { nc, f32, k, dp4, P, G, Z } = this;
-    const z = Z >> 2;
-    const gb = (G >> 2) + nc * this.dp;
-    f32.fill(0, G >> 2, (G >> 2) + this.paramFloats);
+    const z = Z >>> 2;
+    const gb = (G >>> 2) + nc * this.dp;
+    f32.fill(0, G >>> 2, (G >>> 2) + this.paramFloats);
     const inv = 1 / batch.count;
     const W = P, B = P + nc * dp4;
     let lossSum = 0;
@@ -135,7 +135,7 @@ export class WasmHeadMath implements HeadMath {
       this.valRows = n;
     }
     const { nc, f32, k, dp4, P, Z } = this;
-    const z = Z >> 2;
+    const z = Z >>> 2;
     let lossSum = 0;
     let correct = 0;
     for (let i = 0; i < n; i++) {
@@ -154,7 +154,7 @@ export class WasmHeadMath implements HeadMath {
 
   read(into: Head): void {
     const f = this.f32;
-    const p = this.P >> 2;
+    const p = this.P >>> 2;
     for (let c = 0; c < this.nc; c++) into.weight.set(f.subarray(p + c * this.dp, p + c * this.dp + this.d), c * this.d);
     into.bias.set(f.subarray(p + this.nc * this.dp, p + this.nc * this.dp + this.nc));
   }

@@ -1,0 +1,59 @@
+// A fingerprint names everything that changes a feature's value. Its id is a hash of its canonical
+// JSON, so the same settings give the same id on every machine (shards of one run can be merged), and
+// a refusal message can say which setting differs instead of showing two opaque ids.
+import { createHash } from 'node:crypto';
+import type { Fingerprint } from './types.js';
+
+/** JSON with object keys sorted at every level and no whitespace: one text per value. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = sortKeys(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+/** Short stable id: the first 16 hex digits of sha256(canonical JSON). */
+export function fingerprintId(fp: Fingerprint): string {
+  return createHash('sha256').update(canonicalJson(fp)).digest('hex').slice(0, 16);
+}
+
+export interface FingerprintDifference {
+  field: string;
+  /** Value recorded in the cache (undefined when the field is absent there). */
+  cache: unknown;
+  /** Value asked for now. */
+  asked: unknown;
+}
+
+/** Fields that differ, in a fixed order (the Fingerprint's own order first, then any extra fields). */
+export function diffFingerprints(cache: Fingerprint, asked: Fingerprint): FingerprintDifference[] {
+  const order: string[] = ['arch', 'weightsSha256', 'preset', 'inputSize', 'transformVersion', 'seed', 'dim'];
+  for (const k of [...Object.keys(cache), ...Object.keys(asked)].sort()) if (!order.includes(k)) order.push(k);
+  const a = cache as unknown as Record<string, unknown>;
+  const b = asked as unknown as Record<string, unknown>;
+  return order
+    .filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]))
+    .map((k) => ({ field: k, cache: a[k], asked: b[k] }));
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return '(none)';
+  const s = typeof v === 'string' ? v : canonicalJson(v);
+  // Full sha256 digests make the message unreadable; 12 digits identify one well enough.
+  return /^[0-9a-f]{40,}$/.test(s) ? `${s.slice(0, 12)}…` : s;
+}
+
+/** e.g. `preset: this cache holds seed, you asked standard; seed: this cache holds 0, you asked 1`. */
+export function describeDifferences(diffs: FingerprintDifference[]): string {
+  return diffs.map((d) => `${d.field}: this cache holds ${show(d.cache)}, you asked ${show(d.asked)}`).join('; ');
+}
