@@ -94,7 +94,9 @@ const PY = String.raw`
 import sys, json, time, torch, torchvision
 threads, batches = int(sys.argv[1]), [int(b) for b in sys.argv[2].split(',')]
 torch.set_num_threads(threads)
-model = torchvision.models.resnet18().eval()
+model = torchvision.models.resnet18()
+model.fc = torch.nn.Identity()  # features, as the engines output
+model.eval()
 nets = {}
 with torch.inference_mode():
     for b in batches:

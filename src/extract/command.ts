@@ -1,7 +1,7 @@
 // `viewprobe extract`: datasets in, features out, resumable. Parses, wires the pieces, reports.
 import { resolve } from 'node:path';
 import { loadDataset, type Dataset } from '../data/dataset.js';
-import { parseShard, inShard } from '../data/shard.js';
+import { resolveShard, inShard, describeShard } from '../data/shard.js';
 import { FeatureCache } from '../cache/store.js';
 import type { Fingerprint } from '../cache/types.js';
 import { UserError } from '../errors.js';
@@ -23,6 +23,7 @@ export interface ExtractArgs {
   seed: number;
   concurrency?: number;
   shard?: string;
+  shards?: number;
   strict: boolean;
   json: boolean;
   weights?: string;
@@ -53,7 +54,8 @@ export function sameClasses(a: Dataset, b: Dataset): void {
 
 export async function runExtract(a: ExtractArgs): Promise<number> {
   checkArgs(a);
-  const shard = parseShard(a.shard, process.env);
+  const shard = resolveShard({ shard: a.shard, shards: a.shards }, process.env);
+  if (shard) log(`extract: ${describeShard(shard)}`);
   // Every list-file problem surfaces here, before the backbone loads or anything is written.
   const train = a.train ? await loadDataset(a.train) : undefined;
   const val = a.val ? await loadDataset(a.val) : undefined;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { FeatureCache, LOCK_FILE, type FeatureRecord } from '../../src/cache/store.js';
 import type { Fingerprint, Member } from '../../src/cache/types.js';
-import { childModules, childScript, startChild } from '../helpers/child.js';
+import { childScript, distModule, startChild } from '../helpers/child.js';
 
 const DIM = 8;
 const FP: Fingerprint = { arch: 'resnet18', weightsSha256: 'ab'.repeat(32), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: DIM };
@@ -248,12 +248,25 @@ describe('opening', () => {
     expect(await userError(FeatureCache.open(join(dir, 'photos')))).toContain('is not empty and holds no viewprobe cache (it has cat.jpg)');
   });
 
-  it('refuses a data.mdb that is not LMDB', async () => {
+  it('refuses a data.mdb that is not LMDB, is empty or truncated (LMDB itself would crash the process)', async () => {
     mkdirSync(join(dir, 'junk'));
     writeFileSync(join(dir, 'junk', 'data.mdb'), Buffer.alloc(8192, 7));
-    expect(await userError(FeatureCache.open(join(dir, 'junk'), { readOnly: true }))).toMatch(/^cannot open cache .*junk: /);
-    expect(await userError(FeatureCache.open(join(dir, 'junk')))).toMatch(/^cannot open cache .*junk: /);
+    for (const readOnly of [true, false]) {
+      expect(await userError(FeatureCache.open(join(dir, 'junk'), { readOnly }))).toBe(
+        `cache ${join(dir, 'junk')} is damaged or not a viewprobe cache: data.mdb is not an LMDB file. Move it away (or delete ${join(dir, 'junk')}) and rerun extract`,
+      );
+    }
     expect(existsSync(join(dir, 'junk', LOCK_FILE))).toBe(false);
+    writeFileSync(join(dir, 'junk', 'data.mdb'), '');
+    expect(await userError(FeatureCache.open(join(dir, 'junk'), { readOnly: true }))).toContain('is empty (its data.mdb has 0 bytes)');
+
+    const c = await fresh();
+    for (let i = 0; i < 5; i++) await c.commit({ features: [aug(hashOf(`t${i}`), 0, 200)], members: [member(`t${i}`, 0)] });
+    await c.close();
+    const file = join(dir, 'cache', 'data.mdb');
+    truncateSync(file, Math.floor(statSync(file).size / 2));
+    const msg = await userError(FeatureCache.open(join(dir, 'cache'), { readOnly: true }));
+    expect(msg).toMatch(/is damaged or not a viewprobe cache: data.mdb is truncated \(\d+ bytes; its last commit needs \d+\)/);
   });
 
   it('refuses a cache written by a newer format', async () => {
@@ -307,7 +320,7 @@ describe('writer lock', () => {
 
 const CHILD_WRITER = `
 import { createHash } from 'node:crypto';
-import { FeatureCache } from './src/cache/store.js';
+import { FeatureCache } from '${distModule('cache/store.js')}';
 const [dir, mode, dimArg, perBatchArg] = process.argv.slice(2);
 const dim = Number(dimArg), perBatch = Number(perBatchArg);
 const fp = { arch: 'resnet18', weightsSha256: 'ab'.repeat(32), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim };
@@ -364,10 +377,9 @@ async function expectWholeBatches(cacheDir: string, perBatch: number, dim: numbe
 }
 
 describe('processes', () => {
-  const mods = () => childModules(['src/cache/store.ts']);
 
   it('a writer killed with SIGKILL between or inside commits leaves whole batches only, and the next writer resumes', async () => {
-    const script = childScript(mods(), 'writer.mjs', CHILD_WRITER);
+    const script = childScript('writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'killed');
     // Large batches (4 MB) so that a kill right after "begin" often lands inside the transaction.
     const perBatch = 128;
@@ -397,7 +409,7 @@ describe('processes', () => {
   });
 
   it('a second writer process refuses at once naming the pid; readers need no lock; the lock of a killed writer is taken over', async () => {
-    const script = childScript(mods(), 'writer.mjs', CHILD_WRITER);
+    const script = childScript('writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'shared');
     const child = startChild(script, [cacheDir, 'hold', String(DIM), '1']);
     await child.waitFor(/^ready$/);
@@ -414,7 +426,7 @@ describe('processes', () => {
   });
 
   it('disk full (a file-size limit): a clear error, the committed batches intact and readable', async () => {
-    const script = childScript(mods(), 'writer.mjs', CHILD_WRITER);
+    const script = childScript('writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'full');
     // RLIMIT_FSIZE makes the kernel refuse writes past 3 MiB, as a full disk would; no root needed.
     const child = startChild(script, [], { shell: `ulimit -f 3072 && exec "${process.execPath}" "${script}" "${cacheDir}" write 512 64` });
@@ -434,7 +446,7 @@ describe('processes', () => {
 
   it('disk full on a real tiny file system (tmpfs; root only)', async (ctx) => {
     if (!canMount()) ctx.skip();
-    const script = childScript(mods(), 'writer.mjs', CHILD_WRITER);
+    const script = childScript('writer.mjs', CHILD_WRITER);
     const mnt = join(dir, 'mnt');
     mkdirSync(mnt);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);

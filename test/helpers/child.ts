@@ -1,50 +1,24 @@
 // Tests that must kill or race real processes (SIGKILL mid-commit, two writers, a file-size limit)
-// run project code in a plain `node` child. Node 20 cannot run TypeScript and the tests must not
-// depend on a prior build, so this transpiles the needed src modules (following their relative
-// imports) into a temp folder whose node_modules links to the project's.
+// run project code in a plain `node` child. Node 20 cannot run TypeScript, so children import the
+// compiled modules in dist/, which test/global-setup.ts rebuilds from src/ before every run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
-import ts from 'typescript';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../../src/shared.js';
 
-let compiled: string | undefined;
-const done = new Set<string>();
-
-function transpileTree(srcFile: string, outRoot: string): void {
-  if (done.has(srcFile)) return;
-  done.add(srcFile);
-  const text = readFileSync(srcFile, 'utf8');
-  const out = ts.transpileModule(text, {
-    compilerOptions: { module: ts.ModuleKind.NodeNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true, verbatimModuleSyntax: false },
-    fileName: srcFile,
-  }).outputText;
-  const dest = join(outRoot, relative(packageRoot, srcFile)).replace(/\.ts$/, '.js');
-  mkdirSync(dirname(dest), { recursive: true });
-  writeFileSync(dest, out);
-  for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g)) {
-    transpileTree(resolve(dirname(srcFile), `${m[1]}.ts`), outRoot);
-  }
+/** file:// URL of a compiled module, e.g. distModule('cache/store.js'). */
+export function distModule(rel: string): string {
+  return pathToFileURL(join(packageRoot, 'dist', rel)).href;
 }
 
-/**
- * A folder holding transpiled copies of the given src modules (paths relative to the package root,
- * e.g. 'src/cache/store.ts') and their relative imports; import them as `<dir>/src/.../x.js`.
- */
-export function childModules(entries: string[]): string {
-  if (!compiled) {
-    compiled = mkdtempSync(join(tmpdir(), 'vp-child-'));
-    writeFileSync(join(compiled, 'package.json'), '{"type":"module"}\n');
-    symlinkSync(join(packageRoot, 'node_modules'), join(compiled, 'node_modules'), 'dir');
-  }
-  for (const e of entries) transpileTree(resolve(packageRoot, e), compiled);
-  return compiled;
-}
+let scriptDir: string | undefined;
 
-/** Writes an ESM script next to the transpiled modules and returns its path. */
-export function childScript(dir: string, name: string, source: string): string {
-  const file = join(dir, name);
+/** Writes an ESM script into a temp folder and returns its path. */
+export function childScript(name: string, source: string): string {
+  scriptDir ??= mkdtempSync(join(tmpdir(), 'vp-child-'));
+  const file = join(scriptDir, name);
   writeFileSync(file, source);
   return file;
 }
