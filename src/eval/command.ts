@@ -131,13 +131,43 @@ export async function valFeatures(run: LoadedRun, cacheDir?: string, io: CacheOp
 }
 
 /**
- * HOOK for `eval --data DATA` (the backbone side wires this): extract the eval-transform features of
- * DATA into `a.cache ?? run.cache` under the run's fingerprint (refusing weights whose sha256 differs
- * from `run.head.fingerprint.weightsSha256`), and return them as one split with DATA's class names.
- * Everything after this (class check, metrics, printing, report) is shared with the val path.
+ * `eval --data DATA`: extracts the eval-transform features of DATA into `--cache` (default: the run's
+ * cache) under the run's fingerprint, refusing weights whose sha256 differs from the one the head was
+ * trained on, and returns them as one split with DATA's class names (which must be the run's).
  */
-export async function dataFeatures(a: EvalArgs, _run: LoadedRun): Promise<EvalFeatures> {
-  throw new UserError(`eval --data ${a.data} needs the backbone, which is not wired into eval yet; run eval without --data to evaluate on the run's val split`);
+export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFeatures> {
+  const [{ loadDataset }, { FeatureCache }, { extractFeatures }, { openRunBackbone }, { progressReporter }] = await Promise.all([
+    import('../data/dataset.js'), import('../cache/store.js'), import('../extract/pipeline.js'), import('./run-backbone.js'),
+    import('../extract/progress.js'),
+  ]);
+  const data = await loadDataset(a.data!);
+  const same = data.classes.length === run.classes.length && data.classes.every((c, i) => c === run.classes[i]);
+  if (!same) {
+    throw new UserError(`${data.source}: classes [${data.classes.join(', ')}] are not the run's [${run.classes.join(', ')}] (same names, same order)`);
+  }
+  const fp = run.head.fingerprint;
+  const { bb, preset, norm } = await openRunBackbone(fp, run.head.dim, run.headFile, a, run.cache);
+  const dir = resolve(a.cache ?? run.cache);
+  const split = `eval:${resolve(a.data!)}`;
+  let cache: import('../cache/store.js').FeatureCache | undefined;
+  try {
+    cache = await FeatureCache.open(dir, { exclusive: true });
+    await cache.ensureFingerprint(fp!, run.classes);
+    await cache.pruneMembers(split, new Set(data.items.map((i) => i.path)));
+    const progress = progressReporter('eval --data');
+    const s = await extractFeatures([{ split, items: data.items, views: 0, clean: true }], {
+      engine: bb.engine, norm, preset, cache, seed: fp!.seed, batch: 32, onProgress: (p) => progress.update(p),
+    });
+    progress.done();
+    log(`eval --data: ${s.images} images, ${s.extracted} views extracted, ${s.alreadyCached} cached, ${s.failed.length} failed`);
+    for (const f of s.failed.slice(0, 20)) log(`  failed: ${f.reason}`);
+    const features = cache.readSplit(split);
+    if (features.labels.length === 0) throw new UserError(`${data.source}: no image could be read`);
+    return { features, classes: run.classes, label: `${data.source} (${features.labels.length} images)`, cache: dir };
+  } finally {
+    await cache?.close();
+    await bb.engine.dispose();
+  }
 }
 
 function padTable(rows: string[][], rightAlignFrom = 1): string[] {

@@ -11,6 +11,7 @@ import { makeNormLut } from './normalize.js';
 import { getPreset } from './presets.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from './pipeline.js';
 import { progressReporter } from './progress.js';
+import { writeWeightsHint } from '../eval/run-backbone.js';
 
 export interface ExtractArgs {
   train?: string;
@@ -80,6 +81,7 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
       transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim,
     };
     await cache.ensureFingerprint(fp, classes);
+    await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
     const jobs: SplitJob[] = [];
     if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView });
     if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true });
