@@ -46,8 +46,16 @@ export async function runCacheInfo(opts: CacheInfoOptions): Promise<number> {
   return 0;
 }
 
-function mb(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = bytes / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 function describeFingerprint(fp: Fingerprint): string {
@@ -67,7 +75,7 @@ export function formatInfo(r: CacheInfoReport): string[] {
   }
   if (Object.keys(c.splits).length === 0) lines.push('no members yet');
   lines.push(`stored: ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views`);
-  lines.push(`bytes: payload ${mb(c.payloadBytes)} (float32), file ${mb(c.fileBytes)}${c.payloadBytes > 0 ? ` = ${r.bytesPerPayload.toFixed(3)}x payload` : ''}`);
+  lines.push(`bytes: payload ${size(c.payloadBytes)} (float32), file ${size(c.fileBytes)}${c.payloadBytes > 0 ? ` = ${r.bytesPerPayload.toFixed(3)}x payload` : ''}`);
   lines.push(`failures: ${c.failures}`);
   for (const f of r.failureList) lines.push(`  ${f.split} ${f.path}: ${f.reason}`);
   return lines;

@@ -15,9 +15,11 @@
 // wastes under one page per commit, so the file stays within a few percent of the float32 payload
 // for any view count. Features are never deleted or rewritten, so blob space is never fragmented.
 //
-// Writes use transactionSync, one LMDB transaction per commit: a process killed at any moment leaves
-// either the whole commit or none of it. (lmdb 3.5's asynchronous transaction() callbacks never
-// resolved under Node 20.20 here, and a pending one even blocks process.exit, so they are not used.)
+// Writes use transactionSync with putSync/removeSync, one LMDB transaction per commit: a process
+// killed at any moment leaves either the whole commit or none of it. lmdb's asynchronous write paths
+// are avoided on purpose: under Node 20.20 with lmdb 3.5.6 their completions never arrived here
+// (transaction() never resolved and then blocked process.exit; a put() inside transactionSync left
+// close() waiting forever).
 //
 // One cache holds one fingerprint: a different backbone, preset or seed is refused rather than kept
 // in a second namespace, so a reader never has to guess which features it is reading.
@@ -118,6 +120,8 @@ class CallerError extends Error {}
 
 export class FeatureCache {
   private closed = false;
+  /** Writes are refused until ensureFingerprint() has compared this writer's settings with the cache's. */
+  private fingerprintChecked = false;
 
   private constructor(
     readonly dir: string,
@@ -223,7 +227,7 @@ export class FeatureCache {
 
   private requireMeta(): CacheMeta {
     const meta = this.meta();
-    if (!meta) throw new CallerError(`cache ${this.shown}: ensureFingerprint() must come before writing`);
+    if (!meta || !this.fingerprintChecked) throw new CallerError(`cache ${this.shown}: ensureFingerprint() must come before writing`);
     return meta;
   }
 
@@ -300,6 +304,7 @@ export class FeatureCache {
       if (classDiff) {
         throw new UserError(`cache ${this.shown} was made for other classes: ${classDiff}. Use another --cache for this data`);
       }
+      this.fingerprintChecked = true;
       return;
     }
     const now = new Date().toISOString();
@@ -313,7 +318,8 @@ export class FeatureCache {
       nextBlob: 0,
       byteOrder: 'LE',
     };
-    this.writeTxn(() => this.metaDb.put('meta', fresh));
+    this.writeTxn(() => this.metaDb.putSync('meta', fresh));
+    this.fingerprintChecked = true;
   }
 
   /** How many augmented views 0..n-1 are stored for this image. */
@@ -362,7 +368,7 @@ export class FeatureCache {
       let blobViews = 0;
       const flush = () => {
         if (parts.length === 0) return;
-        this.blobsDb.put(blob, Buffer.concat(parts));
+        this.blobsDb.putSync(blob, Buffer.concat(parts));
         blob++;
         parts = [];
         blobViews = 0;
@@ -404,23 +410,23 @@ export class FeatureCache {
         }
       }
       flush();
-      for (const hash of changed) this.featuresDb.put(hash, touched.get(hash)!);
+      for (const hash of changed) this.featuresDb.putSync(hash, touched.get(hash)!);
       for (const m of batch.members ?? []) {
         const key = rowKey(m.split, m.path);
-        this.membersDb.put(key, [m.hash, m.label, m.path]);
-        this.failuresDb.remove(key);
+        this.membersDb.putSync(key, [m.hash, m.label, m.path]);
+        this.failuresDb.removeSync(key);
       }
       for (const f of batch.failures ?? []) {
         const key = rowKey(f.split, f.path);
-        this.failuresDb.put(key, [f.reason, f.at, f.path]);
-        this.membersDb.remove(key);
+        this.failuresDb.putSync(key, [f.reason, f.at, f.path]);
+        this.membersDb.removeSync(key);
       }
       if (batch.resolved?.length) {
         const gone = new Set(batch.resolved);
         const keys = [...this.failuresDb.getRange()].filter((e) => gone.has(e.value[2])).map((e) => e.key);
-        for (const key of keys) this.failuresDb.remove(key);
+        for (const key of keys) this.failuresDb.removeSync(key);
       }
-      this.metaDb.put('meta', { ...current, nextBlob: blob, updatedAt: new Date().toISOString() });
+      this.metaDb.putSync('meta', { ...current, nextBlob: blob, updatedAt: new Date().toISOString() });
     });
   }
 
@@ -432,8 +438,8 @@ export class FeatureCache {
       // Collect first: removing under a live cursor is not something to rely on.
       const members = [...this.membersDb.getRange(splitRange(split))].filter((e) => !keepPaths.has(e.value[2]));
       const failures = [...this.failuresDb.getRange(splitRange(split))].filter((e) => !keepPaths.has(e.value[2]));
-      for (const e of members) this.membersDb.remove(e.key);
-      for (const e of failures) this.failuresDb.remove(e.key);
+      for (const e of members) this.membersDb.removeSync(e.key);
+      for (const e of failures) this.failuresDb.removeSync(e.key);
       dropped = members.length;
     });
     return dropped;
@@ -494,8 +500,7 @@ export class FeatureCache {
       if (clean) want(r.idx[1]![0], r.idx[1]![1], clean, i * dim, 1);
     });
     for (const [blob, parts] of plan) {
-      const bytes = this.blobsDb.getBinary(blob);
-      if (!bytes) throw new UserError(`cache ${this.shown} is damaged: feature block ${blob} is missing`);
+      const bytes = this.block(blob);
       for (const p of parts) {
         const len = p.views * dim * 4;
         const from = p.srcView * dim * 4;
@@ -534,8 +539,7 @@ export class FeatureCache {
       if (value[1]) add(value[1][0], { hash, kind: 'clean', start: 0, offset: value[1][1], views: 1 });
     }
     for (const blob of [...byBlob.keys()].sort((a, b) => a - b)) {
-      const bytes = this.blobsDb.getBinary(blob);
-      if (!bytes) throw new UserError(`cache ${this.shown} is damaged: feature block ${blob} is missing`);
+      const bytes = this.block(blob);
       const recs = byBlob.get(blob)!.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.start - b.start));
       yield recs.map((r) => {
         const data = new Float32Array(r.views * dim);
@@ -543,6 +547,16 @@ export class FeatureCache {
         return { hash: r.hash, kind: r.kind, start: r.start, data };
       });
     }
+  }
+
+  /**
+   * One feature block as a plain Uint8Array: copying out of a Buffer's subarray with set() takes a
+   * slow path in V8 (measured 20x slower than from a Uint8Array).
+   */
+  private block(blob: number): Uint8Array {
+    const buf = this.blobsDb.getBinary(blob);
+    if (!buf) throw new UserError(`cache ${this.shown} is damaged: feature block ${blob} is missing`);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
   }
 
   async close(): Promise<void> {
@@ -578,13 +592,17 @@ function contiguousViews(segs: AugSeg[]): number {
 }
 
 function rowKey(split: string, path: string): [string, string] {
-  if (Buffer.byteLength(path) <= MAX_KEY_PATH_BYTES) return [split, path];
-  return [split, `${path.slice(0, 700)}\u0000${createHash('sha256').update(path).digest('hex')}`];
+  if (Buffer.byteLength(split) + Buffer.byteLength(path) <= MAX_KEY_PATH_BYTES) return [split, path];
+  if (Buffer.byteLength(split) > 200) throw new CallerError(`split name too long: ${split.slice(0, 50)}...`);
+  // A byte-bounded prefix keeps the order roughly by path; the digest keeps the key unique.
+  const prefix = Buffer.from(path, 'utf8').subarray(0, 600).toString('utf8');
+  return [split, `${prefix}\u2026${createHash('sha256').update(path).digest('hex')}`];
 }
 
 function splitRange(split: string) {
-  // Array keys order element by element, so [split] < [split, any path] < [split + NUL].
-  return { start: [split] as unknown as [string, string], end: [`${split}\u0000`] as unknown as [string, string] };
+  // Array keys compare element by element and a string element ends with a 0 byte, so
+  // [split] < [split, any path] < [split + U+0001] < [split + any printable suffix].
+  return { start: [split] as unknown as [string, string], end: [`${split}\u0001`] as unknown as [string, string] };
 }
 
 function validateFingerprint(fp: Fingerprint): void {
@@ -705,7 +723,7 @@ function probeWritable(abs: string, shown: string): void {
     writeFileSync(probe, '');
     unlinkSync(probe);
   } catch (e) {
-    throw new UserError(`cache folder ${shown} is not writable (${fsReason(e)}); a reader can open it with read-only access, a writer needs another --cache`);
+    throw new UserError(`cache folder ${shown} is not writable (${fsReason(e)}): a writer needs a folder it can write to (readers can still open it)`);
   }
 }
 
@@ -758,7 +776,7 @@ export class WriterLock {
     try {
       writeFileSync(tmp, content);
     } catch (e) {
-      throw new UserError(`cache folder ${shown} is not writable (${fsReason(e)}): a writer needs a folder it can write to`);
+      throw new UserError(`cache folder ${shown} is not writable (${fsReason(e)}): a writer needs a folder it can write to (readers can still open it)`);
     }
     try {
       for (let attempt = 0; attempt < 5; attempt++) {

@@ -26,6 +26,8 @@ export interface Dataset {
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif', 'heic', 'bmp'];
 const IMAGE_EXT_SET = new Set(IMAGE_EXTENSIONS);
+/** Without classes.txt the class list is 0..max label: a typo like 10000000 must not allocate it. */
+const MAX_LABEL_WITHOUT_CLASSES = 100_000;
 
 export function isImageName(name: string): boolean {
   return IMAGE_EXT_SET.has(extname(name).slice(1).toLowerCase());
@@ -132,6 +134,9 @@ async function loadList(source: string, spec: string): Promise<Dataset> {
     if (/^-\d+$/.test(tok)) throw new InputError(spec, lineNo, `negative label ${tok}`);
     if (!/^\+?\d+$/.test(tok)) throw new InputError(spec, lineNo, `label "${tok}" is not an integer`);
     const label = Number(tok);
+    if (!classes && label > MAX_LABEL_WITHOUT_CLASSES) {
+      throw new InputError(spec, lineNo, `label ${tok} is implausibly large without a classes.txt (at most ${MAX_LABEL_WITHOUT_CLASSES}); put the class names in ${classesFile}`);
+    }
     if (classes && label >= classes.length) {
       throw new InputError(spec, lineNo, `label ${label} is out of range: ${classesFile} names ${classes.length} classes (labels 0..${classes.length - 1})`);
     }

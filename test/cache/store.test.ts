@@ -77,6 +77,14 @@ describe('fingerprint', () => {
     await c.close();
   });
 
+  it('refuses writes before ensureFingerprint, even on a cache that has one', async () => {
+    const c = await fresh();
+    await c.close();
+    const again = await FeatureCache.open(join(dir, 'cache'));
+    await expect(again.commit({ features: [aug(hashOf('a'), 0, 1)] })).rejects.toThrow(/ensureFingerprint\(\) must come before writing/);
+    await again.close();
+  });
+
   it('refuses other classes', async () => {
     const c = await fresh();
     expect(await userError(c.ensureFingerprint(FP, ['a', 'x', 'c']))).toContain('class 1 is "b" in this cache and "x" in the data');
@@ -223,11 +231,18 @@ describe('members and failures', () => {
     await c.close();
   });
 
-  it('keys very long paths safely', async () => {
+  it('keys very long paths safely, and keeps splits with a common prefix apart', async () => {
     const c = await fresh();
-    const long = `/data/${'d'.repeat(250)}/`.repeat(12) + 'x.jpg';
-    await c.commit({ features: [], members: [{ hash: hashOf('l'), path: long, split: 'train', label: 0 }] });
-    expect(c.members()[0]!.path).toBe(long);
+    const long = `/data/${'d'.repeat(250)}/`.repeat(12);
+    const wide = `/data/${'\u{1F355}'.repeat(600)}/`;
+    const paths = [`${long}x.jpg`, `${long}y.jpg`, `${wide}a.jpg`, `${wide}b.jpg`];
+    await c.commit({ features: [], members: paths.map((path, i) => ({ hash: hashOf(path), path, split: 'train', label: i % 3 })) });
+    await c.commit({ features: [], members: [member('t2', 0, 'train2'), member('tA', 0, 'trainA'), member('tr', 0, 'trai')] });
+    expect(c.members('train').map((m) => m.path).sort()).toEqual([...paths].sort());
+    expect(c.members().length).toBe(7);
+    expect(c.members('train2').map((m) => m.path)).toEqual(['/data/t2.jpg']);
+    expect(await c.pruneMembers('train', new Set([paths[1]!]))).toBe(3);
+    expect(c.members().map((m) => `${m.split}:${m.path}`).sort()).toEqual([`train:${paths[1]}`, 'trai:/data/tr.jpg', 'train2:/data/t2.jpg', 'trainA:/data/tA.jpg'].sort());
     await c.close();
   });
 });
@@ -274,7 +289,7 @@ describe('opening', () => {
     await c.close();
     const env = open({ path: join(dir, 'cache'), noSubdir: false, maxDbs: 8 });
     const meta = env.openDB<Record<string, unknown>, string>({ name: 'meta', encoding: 'json' });
-    env.transactionSync(() => meta.put('meta', { ...meta.get('meta'), format: 99 }));
+    env.transactionSync(() => meta.putSync('meta', { ...meta.get('meta'), format: 99 }));
     await env.close();
     const msg = await userError(FeatureCache.open(join(dir, 'cache'), { readOnly: true }));
     expect(msg).toContain('was written by a newer viewprobe (cache format 99; this version reads format 1)');
@@ -327,9 +342,11 @@ const fp = { arch: 'resnet18', weightsSha256: 'ab'.repeat(32), preset: 'seed', i
 const hashOf = (s) => createHash('sha256').update(s).digest('hex');
 const cache = await FeatureCache.open(dir);
 await cache.ensureFingerprint(fp, ['a', 'b', 'c']);
-if (mode === 'hold') { console.log('ready'); await new Promise(() => {}); }
+// Safety nets: a child that a failed test never kills must not run (or write) for ever.
+setTimeout(() => process.exit(3), 60000).unref();
+if (mode === 'hold') { console.log('ready'); setInterval(() => {}, 1000); await new Promise(() => {}); }
 process.on('SIGXFSZ', () => {});
-for (let b = 0; b < 100000; b++) {
+for (let b = 0; b < 50; b++) {
   const features = [], members = [];
   for (let k = 0; k < perBatch; k++) {
     const h = hashOf('b' + b + 'i' + k);
@@ -379,7 +396,7 @@ async function expectWholeBatches(cacheDir: string, perBatch: number, dim: numbe
 describe('processes', () => {
 
   it('a writer killed with SIGKILL between or inside commits leaves whole batches only, and the next writer resumes', async () => {
-    const script = childScript('writer.mjs', CHILD_WRITER);
+    const script = childScript(dir, 'writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'killed');
     // Large batches (4 MB) so that a kill right after "begin" often lands inside the transaction.
     const perBatch = 128;
@@ -409,7 +426,7 @@ describe('processes', () => {
   });
 
   it('a second writer process refuses at once naming the pid; readers need no lock; the lock of a killed writer is taken over', async () => {
-    const script = childScript('writer.mjs', CHILD_WRITER);
+    const script = childScript(dir, 'writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'shared');
     const child = startChild(script, [cacheDir, 'hold', String(DIM), '1']);
     await child.waitFor(/^ready$/);
@@ -426,9 +443,10 @@ describe('processes', () => {
   });
 
   it('disk full (a file-size limit): a clear error, the committed batches intact and readable', async () => {
-    const script = childScript('writer.mjs', CHILD_WRITER);
+    const script = childScript(dir, 'writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'full');
-    // RLIMIT_FSIZE makes the kernel refuse writes past 3 MiB, as a full disk would; no root needed.
+    // RLIMIT_FSIZE (ulimit -f: 1.5 MiB in dash, 3 MiB in bash) makes the kernel refuse writes past it,
+    // as a full disk would; no root needed.
     const child = startChild(script, [], { shell: `ulimit -f 3072 && exec "${process.execPath}" "${script}" "${cacheDir}" write 512 64` });
     await child.exited;
     const out = child.stdout();
@@ -446,7 +464,7 @@ describe('processes', () => {
 
   it('disk full on a real tiny file system (tmpfs; root only)', async (ctx) => {
     if (!canMount()) ctx.skip();
-    const script = childScript('writer.mjs', CHILD_WRITER);
+    const script = childScript(dir, 'writer.mjs', CHILD_WRITER);
     const mnt = join(dir, 'mnt');
     mkdirSync(mnt);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
@@ -499,7 +517,9 @@ describe('read-only cache folder', () => {
       mkdirSync(target);
       execFileSync('mount', ['--bind', src, target]);
       execFileSync('mount', ['-o', 'remount,ro,bind', target]);
-      undo = () => execFileSync('umount', [target]);
+      // lmdb keeps a reader's data.mdb open after close() on a read-only file system (it runs
+      // without lock.mdb there), so a plain umount can find the mount busy: detach it lazily.
+      undo = () => execFileSync('umount', ['-l', target]);
     } else {
       chmodSync(src, 0o555);
       undo = () => chmodSync(src, 0o755);

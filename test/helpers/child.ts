@@ -2,8 +2,7 @@
 // run project code in a plain `node` child. Node 20 cannot run TypeScript, so children import the
 // compiled modules in dist/, which test/global-setup.ts rebuilds from src/ before every run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../../src/shared.js';
@@ -13,12 +12,9 @@ export function distModule(rel: string): string {
   return pathToFileURL(join(packageRoot, 'dist', rel)).href;
 }
 
-let scriptDir: string | undefined;
-
-/** Writes an ESM script into a temp folder and returns its path. */
-export function childScript(name: string, source: string): string {
-  scriptDir ??= mkdtempSync(join(tmpdir(), 'vp-child-'));
-  const file = join(scriptDir, name);
+/** Writes an ESM script into `dir` (the test's own temp folder, so it goes when the test cleans up). */
+export function childScript(dir: string, name: string, source: string): string {
+  const file = join(dir, name);
   writeFileSync(file, source);
   return file;
 }
@@ -59,14 +55,12 @@ export function startChild(script: string, args: string[] = [], opts: { shell?: 
     err += d.toString();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
-    proc.on('exit', (code, signal) => {
-      // Let the last stdout chunk arrive before failing the waiters.
-      setImmediate(() => {
-        ended = true;
-        check();
-        for (const w of waiters.splice(0)) w.reject(new Error(`child exited (${code ?? signal}) before printing ${w.re}; stdout: ${out.slice(-500)} stderr: ${err.slice(-2000)}`));
-        res({ code, signal });
-      });
+    // 'close' comes after the stdio pipes are drained, so stdout() is complete by then.
+    proc.on('close', (code, signal) => {
+      ended = true;
+      check();
+      for (const w of waiters.splice(0)) w.reject(new Error(`child exited (${code ?? signal}) before printing ${w.re}; stdout: ${out.slice(-500)} stderr: ${err.slice(-2000)}`));
+      res({ code, signal });
     });
   });
   return {
