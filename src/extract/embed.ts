@@ -89,7 +89,8 @@ export async function runEmbed(opts: EmbedArgs): Promise<number> {
     for (const r of results) process.stdout.write(summary(r) + '\n');
   }
   if (failed) log(`viewprobe: ${failed} of ${opts.images.length} image${opts.images.length === 1 ? '' : 's'} could not be read`);
-  return failed ? 1 : 0;
+  // 3, as extract and predict: done, but some inputs were skipped.
+  return failed ? 3 : 0;
 }
 
 function summary(r: EmbedResult): string {

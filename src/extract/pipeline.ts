@@ -2,14 +2,21 @@
 // rendered by the preset's fused kernel straight into the batch buffer the engine consumes. Engine
 // batches run one at a time while the next batch is being filled; each finished batch is committed to
 // the cache in one transaction, so a killed run loses at most the batch in flight.
-import { readFile } from 'node:fs/promises';
+//
+// Threads: onnxruntime-node blocks the main thread for a whole batch, so the main thread here only
+// reads, hashes, starts decodes (sharp's threads), assigns views to batch slots and commits; the
+// preset's JS kernels run on a render worker (render.ts) at the same time as the engine. Because
+// the main thread gets a turn only between batches, every step that needs it must be one turn:
+// files are read synchronously, and enough images are kept in flight to fill the next batch.
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import type { Engine } from './backbone/engine.js';
 import type { NormLut } from './normalize.js';
 import type { Preset } from './presets.js';
 import type { RgbImage } from './decode.js';
-import { decodeImage } from './decode.js';
+import { DEFAULT_MAX_BYTES, decodeImage } from './decode.js';
+import { CLEAN_VIEW, openRenderer, type Renderer } from './render.js';
 import type { FeatureCache } from '../cache/store.js';
 import type { Failure, Member } from '../cache/types.js';
 import type { DatasetItem } from '../data/dataset.js';
@@ -32,7 +39,10 @@ export interface ExtractOptions {
   cache: FeatureCache;
   seed: number;
   batch: number;
+  /** Images in flight (read, decoding, or waiting for batch slots); default: enough for two batches, at least 2 x cores. */
   concurrency?: number;
+  /** Where the view kernels run: 'worker' (default, where the compiled worker exists) or 'main'. */
+  renderThread?: 'worker' | 'main';
   /** Images whose content hash is outside the shard are skipped entirely. */
   inShard?: (hash: string) => boolean;
   maxPixels?: number;
@@ -79,6 +89,7 @@ interface Pending {
 }
 
 interface ImageTask {
+  id: number;
   member: Member;
   pendings: Pending[];
   open: number;
@@ -110,8 +121,8 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
   const claimedClean = new Set<string>();
   const seen = new Set<string>();
 
-  // --- the batch buffers: fill one while the engine runs the other -----------------------------
-  const buffers = [new Float32Array(batchSize * viewFloats), new Float32Array(batchSize * viewFloats)];
+  // --- the batch buffers: the renderer fills one while the engine runs the other ----------------
+  const renderer: Renderer = openRenderer({ preset, norm, seed: o.seed, batch: batchSize, thread: o.renderThread });
   let cur = 0;
   let slots: Slot[] = [];
   let inflight: Promise<void> = Promise.resolve();
@@ -133,9 +144,12 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     imagesDone++;
   };
 
-  const runBatch = async (buf: Float32Array, batchSlots: Slot[]) => {
+  const runBatch = async (b: number, sealed: Promise<Float32Array>, batchSlots: Slot[]) => {
     const n = batchSlots.length;
+    const buf = await sealed;
     const feats = await engine.embed(n === batchSize ? buf : buf.subarray(0, n * viewFloats), n, size, size);
+    // Back to the renderer before the bookkeeping, so that it can start on the batch after next.
+    renderer.giveBack(b, buf);
     for (let i = 0; i < n; i++) {
       const { pending, index } = batchSlots[i]!;
       pending.data.set(feats.subarray(i * dim, (i + 1) * dim), index * dim);
@@ -150,22 +164,35 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 
   const flush = async () => {
     if (slots.length === 0) return;
-    const buf = buffers[cur]!;
+    const b = cur;
     const batchSlots = slots;
     slots = [];
     cur ^= 1;
+    const sealed = renderer.seal(b);
+    sealed.catch(() => {}); // a failure is taken from runBatch; this only keeps it from being unhandled
     // One engine batch at a time; the other buffer is free to fill as soon as the previous batch is done.
     const prev = inflight;
-    inflight = prev.then(() => runBatch(buf, batchSlots)).catch((e) => { failure ??= e; });
+    inflight = prev.then(() => runBatch(b, sealed, batchSlots)).catch((e) => { failure ??= e; });
     await prev;
     if (failure) throw failure;
   };
 
-  /** Renders one view into the current buffer; flushes when it is full. */
-  const addView = async (render: (out: Float32Array, offset: number) => void, slot: Slot) => {
-    render(buffers[cur]!, slots.length * viewFloats);
+  /** Views of the image being assigned that are not yet sent to the renderer: (slot, view) pairs. */
+  let unsent: number[] = [];
+  const sendViews = (task: ImageTask) => {
+    if (unsent.length === 0) return;
+    renderer.render(task.id, cur, unsent);
+    unsent = [];
+  };
+
+  /** Gives a view of `task` the next slot of the current batch; flushes when the batch is full. */
+  const addView = async (task: ImageTask, view: number, slot: Slot) => {
+    unsent.push(slots.length, view);
     slots.push(slot);
-    if (slots.length === batchSize) await flush();
+    if (slots.length === batchSize) {
+      sendViews(task);
+      await flush();
+    }
   };
 
   const report = () => o.onProgress?.({
@@ -181,25 +208,24 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     imagesDone++;
   };
 
-  // Views are rendered serially (one JS thread); decoding runs ahead on sharp's thread pool.
-  let renderChain: Promise<void> = Promise.resolve();
+  // Slots are assigned serially (one image's views at a time); decoding runs ahead on sharp's threads.
+  let assignChain: Promise<void> = Promise.resolve();
   const serially = (fn: () => Promise<void>) => {
-    const p = renderChain.then(fn);
-    renderChain = p.catch(() => {});
+    const p = assignChain.then(fn);
+    assignChain = p.catch(() => {});
     return p;
   };
 
-  const limit = pLimit(o.concurrency ?? Math.max(2, 2 * availableParallelism()));
-
+  let nextId = 0;
   const processItem = async (job: SplitJob, item: DatasetItem) => {
     if (stop() || failure) return;
     const wantViews = job.views + (job.clean ? 1 : 0);
     summary.views += wantViews;
     let bytes: Buffer;
     try {
-      bytes = await readFile(item.path);
+      bytes = readImageBytes(item.path);
     } catch (e) {
-      recordFailure(job.split, item.path, new Error(`cannot read ${item.path}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`));
+      recordFailure(job.split, item.path, e);
       return;
     }
     const hash = hashBytes(bytes);
@@ -239,7 +265,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
       return;
     }
 
-    const task: ImageTask = { member, pendings: [], open: 0 };
+    const task: ImageTask = { id: nextId++, member, pendings: [], open: 0 };
     const mk = (kind: 'aug' | 'clean', start: number, count: number): Pending => {
       const p: Pending = { hash, kind, start, count, filled: 0, data: new Float32Array(count * dim), owner: task };
       task.pendings.push(p);
@@ -248,20 +274,23 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     };
     const augP = augTo > augFrom ? mk('aug', augFrom, augTo - augFrom) : undefined;
     const cleanP = needClean ? mk('clean', 0, 1) : undefined;
+    renderer.addImage(task.id, hash, decoded, !!cleanP, !!augP);
 
     await serially(async () => {
-      if (cleanP) {
-        const ev = preset.evalImage(decoded);
-        if (stop()) return;
-        await addView((out, off) => preset.renderEval(ev, norm, out, off), { pending: cleanP, index: 0 });
-      }
-      if (augP) {
-        const prepared = preset.prepareTrain(decoded);
-        for (let v = augFrom; v < augTo; v++) {
+      try {
+        if (cleanP) {
           if (stop() || failure) return;
-          const params = preset.viewParams(o.seed, hash, v);
-          await addView((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { pending: augP, index: v - augFrom });
+          await addView(task, CLEAN_VIEW, { pending: cleanP, index: 0 });
         }
+        if (augP) {
+          for (let v = augFrom; v < augTo; v++) {
+            if (stop() || failure) return;
+            await addView(task, v, { pending: augP, index: v - augFrom });
+          }
+        }
+      } finally {
+        sendViews(task);
+        renderer.release(task.id);
       }
     });
     report();
@@ -269,9 +298,10 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 
   const timer = o.onProgress ? setInterval(report, 1000) : undefined;
   try {
-    const all: Promise<void>[] = [];
-    for (const job of jobs) for (const item of job.items) all.push(limit(() => processItem(job, item)));
-    await Promise.all(all);
+    for (const job of jobs) {
+      const limit = pLimit(o.concurrency ?? defaultConcurrency(batchSize, job.views + (job.clean ? 1 : 0)));
+      await Promise.all(job.items.map((item) => limit(() => processItem(job, item))));
+    }
     await serially(async () => {});
     await flush();
     await inflight;
@@ -279,10 +309,47 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     await commitDone();
   } finally {
     if (timer) clearInterval(timer);
+    await renderer.close();
   }
   summary.interrupted = stop();
   summary.seconds = (performance.now() - t0) / 1000;
   summary.viewsPerSecond = summary.extracted / Math.max(1e-9, summary.seconds);
   report();
   return summary;
+}
+
+/**
+ * Images in flight by default: the main thread gets a turn only between engine batches, and an image
+ * admitted in one turn is decoded (on sharp's threads) by the next, so the images in flight must hold
+ * the views of the batch being assigned plus the next one.
+ */
+export function defaultConcurrency(batch: number, viewsPerImage: number): number {
+  return Math.max(2 * availableParallelism(), Math.ceil((2 * batch) / Math.max(1, viewsPerImage)) + 2);
+}
+
+/**
+ * An image file's bytes, read synchronously (see the top of this file): one turn instead of the four
+ * (open, stat, read, close) that fs.promises.readFile needs. O_NONBLOCK and the regular-file check
+ * keep a FIFO or a device from blocking the run.
+ */
+function readImageBytes(path: string): Buffer {
+  const fail = (why: string) => new Error(`cannot read ${path}: ${why}`);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw fail((e as NodeJS.ErrnoException).code ?? errorMessage(e));
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw fail('EISDIR');
+    if (!st.isFile()) throw fail('not a regular file');
+    if (st.size > DEFAULT_MAX_BYTES) throw fail(`file too large (${st.size} bytes, limit ${DEFAULT_MAX_BYTES})`);
+    return readFileSync(fd);
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('cannot read ')) throw e;
+    throw fail((e as NodeJS.ErrnoException).code ?? errorMessage(e));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -61,7 +61,7 @@ describeShared('viewprobe embed on the reference photos (JPEG path)', needs, () 
     const missing = join(tmp, 'missing.jpg');
     const images = [photos[0]!, bad, photos[1]!, missing];
     const r = await embed({ images, weights: sharedPath('weights/resnet18-random.safetensors'), preset: 'seed', threads: 2, json: true });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const errs = r.stderr.split('\n').filter((l) => l.startsWith('viewprobe: '));
     expect(errs.some((l) => l.startsWith(`viewprobe: ${bad}: `))).toBe(true);
     expect(errs.some((l) => l.startsWith(`viewprobe: ${missing}: `))).toBe(true);

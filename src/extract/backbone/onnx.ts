@@ -108,10 +108,27 @@ export interface OnnxEngineOptions {
   session?: Ort.InferenceSession.SessionOptions;
 }
 
-/** Whether this onnxruntime-node build ships the CUDA execution provider (the npm default does not). */
+/**
+ * Whether onnxruntime-node can offer the CUDA execution provider. The binding lists `cuda` with
+ * `bundled: false` on Linux x64 because its provider library is not in the npm tarball: it arrives
+ * only through the package's install script (ONNXRUNTIME_NODE_INSTALL=cuda12). So the test is the
+ * library file beside the binding; creating the session is the final proof (auto falls back on error).
+ */
 export async function onnxCudaAvailable(): Promise<boolean> {
   const ort = await import('onnxruntime-node');
-  return ort.listSupportedBackends().some((b) => b.name === 'cuda' && b.bundled);
+  const cuda = ort.listSupportedBackends().find((b) => b.name === 'cuda');
+  if (!cuda) return false;
+  if (cuda.bundled) return true;
+  try {
+    const { createRequire } = await import('node:module');
+    const { existsSync } = await import('node:fs');
+    const { dirname, join } = await import('node:path');
+    const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    const dir = join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+    return existsSync(join(dir, 'libonnxruntime_providers_cuda.so')) || existsSync(join(dir, 'onnxruntime_providers_cuda.dll'));
+  } catch {
+    return false;
+  }
 }
 
 export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOptions): Promise<Engine> {
