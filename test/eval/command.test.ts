@@ -1,34 +1,23 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { formatEval, loadRun, runEval } from '../../src/eval/command.js';
 import { runTrain } from '../../src/train/command.js';
-import { fingerprint, memoryCache, separable } from '../train/fixtures.js';
-
-function capture() {
-  const err: string[] = [], out: string[] = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  return { err, out };
-}
+import { capture, fingerprint, memoryCache, separable, useTempDir } from '../train/fixtures.js';
 
 describe('viewprobe eval (from the run and its cache)', () => {
-  let dir: string, run: string;
+  const dir = useTempDir('viewprobe-eval-');
+  let run: string;
   // Noisier than the train tests' fixture so that the head is not perfect and the confusion matrix is interesting.
   const s = separable({ classes: 5, dim: 8, perClass: 12, valPerClass: 9 });
   const summary = { fingerprint: fingerprint(8), fingerprintId: 'fp-eval', classes: s.classes };
   const openCache = memoryCache({ train: s.train, val: s.val }, summary);
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'viewprobe-eval-'));
-    run = join(dir, 'run');
+    run = join(dir(), 'run');
     capture();
-    await runTrain({ cache: join(dir, 'cache'), out: run, epochs: 6, lr: 5e-3, stepSize: 5, gamma: 0.5, batch: 8, seed: 1, views: 'aug', json: false }, { openCache });
+    await runTrain({ cache: join(dir(), 'cache'), out: run, epochs: 6, lr: 5e-3, stepSize: 5, gamma: 0.5, batch: 8, seed: 1, views: 'aug', json: false }, { openCache });
     vi.restoreAllMocks();
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
   afterEach(() => vi.restoreAllMocks());
 
@@ -63,7 +52,7 @@ describe('viewprobe eval (from the run and its cache)', () => {
 
   it('--report writes the HTML report', async () => {
     const io = capture();
-    const file = join(dir, 'report.html');
+    const file = join(dir(), 'report.html');
     await runEval({ run, json: true, report: file }, { openCache });
     vi.restoreAllMocks();
     const html = await readFile(file, 'utf8');
@@ -72,19 +61,19 @@ describe('viewprobe eval (from the run and its cache)', () => {
     expect(io.err.join('')).toContain(`Wrote ${file}`);
   });
 
-  it('refuses a cache of another fingerprint, and --data until the backbone is wired', async () => {
+  it('refuses a cache of another fingerprint, a --data that does not exist, and renamed classes', async () => {
     capture();
     const other = memoryCache({ val: s.val }, { ...summary, fingerprintId: 'fp-other' });
     await expect(runEval({ run, json: false }, { openCache: other })).rejects.toThrow(/holds features of fingerprint fp-other, but the run's head was trained on fp-eval .* --cache/);
-    await expect(runEval({ run, json: false, data: 'new.txt' })).rejects.toThrow(/eval --data new\.txt needs the backbone/);
+    await expect(runEval({ run, json: false, data: 'new.txt' })).rejects.toThrow(/new\.txt: no such list file or folder/);
     const renamed = memoryCache({ val: s.val }, { ...summary, classes: ['a', 'b', 'c', 'd', 'e'] });
     await expect(runEval({ run, json: false }, { openCache: renamed })).rejects.toThrow(/head-best\.json: class 0 is "class_0" in the head but "a" in the val split/);
   });
 
   it('refuses a directory that is not a run, naming the file', async () => {
     capture();
-    await expect(runEval({ run: join(dir, 'nothing'), json: false })).rejects.toThrow(/options\.json: missing: not a viewprobe run directory/);
-    const broken = join(dir, 'broken');
+    await expect(runEval({ run: join(dir(), 'nothing'), json: false })).rejects.toThrow(/options\.json: missing: not a viewprobe run directory/);
+    const broken = join(dir(), 'broken');
     await import('node:fs/promises').then((fs) => fs.cp(run, broken, { recursive: true }));
     await writeFile(join(broken, 'history.json'), '{"format":"viewprobe-history","epochs":[]}');
     await expect(loadRun(broken)).rejects.toThrow(/history\.json: not a viewprobe history file/);

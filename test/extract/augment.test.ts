@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -19,51 +18,14 @@ import {
   vflip,
 } from '../../src/extract/augment.js';
 import { decodeImage, type RgbImage } from '../../src/extract/decode.js';
-import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
 import { crop, resizeBilinear } from '../../src/extract/resize.js';
+import { SEED_AUGMENT_FILES, type RefResult, block, caffeLut, imagenetLut, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
-
-const sha256 = (d: Uint8Array): string => createHash('sha256').update(d).digest('hex');
-const imagenet = makeNormLut(IMAGENET_PREPROCESS);
-const caffe = makeNormLut(CAFFE_PREPROCESS);
-
-interface RefResult {
-  name: string;
-  steps: string[];
-  shape_hwc: [number, number, number];
-  channel_mean_rgb: [number, number, number];
-  block_rows100_104_cols100_104_rgb: number[][][];
-  pixels_all_zero: number;
-  sha256_of_uint8_hwc_bytes: string;
-}
-
-function block(img: RgbImage): number[][][] {
-  const rows: number[][][] = [];
-  for (let r = 100; r < 105; r++) {
-    const row: number[][] = [];
-    for (let c = 100; c < 105; c++) {
-      const i = (r * img.width + c) * 3;
-      row.push([img.data[i]!, img.data[i + 1]!, img.data[i + 2]!]);
-    }
-    rows.push(row);
-  }
-  return rows;
-}
 
 function zeroPixels(img: RgbImage): number {
   let n = 0;
   for (let i = 0; i < img.data.length; i += 3) if (!img.data[i] && !img.data[i + 1] && !img.data[i + 2]) n++;
   return n;
-}
-
-function pattern(width: number, height: number, seed = 7): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s >>> 16) & 255;
-  }
-  return { data, width, height };
 }
 
 /** Parses the reference's step list, e.g. rotate(-45) + CenterCrop(244) + vflip. */
@@ -78,14 +40,13 @@ function paramsOf(r: RefResult): SeedViewParams {
   };
 }
 
-describeShared('seed view: torchvision pixels pinned in seed-augment-reference.json', ['weights/seed-augment-reference.json', 'weights/ref-dog.jpg'], () => {
+describeShared('seed view: torchvision pixels pinned in seed-augment-reference.json', SEED_AUGMENT_FILES, () => {
   let prepared: RgbImage;
   let rotCases: RefResult[];
   beforeAll(async () => {
-    const dog = await decodeImage(sharedPath('weights/ref-dog.jpg'));
-    prepared = resizeBilinear(dog, 300, 300);
-    const json = JSON.parse(readFileSync(sharedPath('weights/seed-augment-reference.json'), 'utf8')) as { results: RefResult[] };
-    rotCases = json.results.filter((r) => r.name.startsWith('rot'));
+    const ref = await loadSeedAugmentReference();
+    prepared = resizeBilinear(ref.dog, 300, 300);
+    rotCases = ref.results.filter((r) => r.name.startsWith('rot'));
   });
 
   it('covers the six pinned rotation cases', () => {
@@ -115,7 +76,7 @@ describeShared('seed view: torchvision pixels pinned in seed-augment-reference.j
       const p = paramsOf(r);
       const pinned = seedViewSteps(prepared, p, 244);
       expect(sha256(pinned.data)).toBe(r.sha256_of_uint8_hwc_bytes);
-      for (const norm of [imagenet, caffe]) {
+      for (const norm of [imagenetLut, caffeLut]) {
         const want = new Float32Array(244 * 244 * 3);
         normalizeInto(pinned, norm, want, 0);
         const got = new Float32Array(244 * 244 * 3);
@@ -135,8 +96,8 @@ describeShared('seed view: torchvision pixels pinned in seed-augment-reference.j
       if (p.gray) grays++;
       const steps = seedViewSteps(prepared, p, 244);
       expect(Buffer.from(renderSeedViewU8(prepared, p, 244).data).equals(Buffer.from(steps.data)), `view ${v}`).toBe(true);
-      normalizeInto(steps, imagenet, want, 0);
-      renderSeedView(prepared, p, 244, imagenet, got, 0);
+      normalizeInto(steps, imagenetLut, want, 0);
+      renderSeedView(prepared, p, 244, imagenetLut, got, 0);
       expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), `view ${v}`).toBe(true);
     }
     expect(grays).toBeGreaterThan(50);
@@ -154,7 +115,7 @@ describeShared('normalisation through the LUT equals torchvision ToTensor + Norm
     (JSON.parse(readFileSync(sharedPath('weights/reference.json'), 'utf8')) as {
       models: Record<string, { images: Record<string, RefImage> }>;
     }).models[model]!.images[name]!;
-  for (const [model, norm] of [['resnet18', imagenet], ['resnet50-keras', caffe]] as const) {
+  for (const [model, norm] of [['resnet18', imagenetLut], ['resnet50-keras', caffeLut]] as const) {
     for (const name of ['dog', 'eagle', 'giraffe']) {
       it(`${model} ${name}: our floats are PyTorch's, bit for bit`, async () => {
         const im = refImage(model, name);
@@ -188,7 +149,7 @@ describe('rotateNearest (PIL rotate, NEAREST, fill 0)', () => {
   });
 
   it('angle 0 and 360 are the identity; -90 is +270; 180 is a point reflection', () => {
-    const img = pattern(9, 9);
+    const img = pattern(9, 9, 7);
     expect(rotateNearest(img, 0).data).toEqual(img.data);
     expect(rotateNearest(img, 360).data).toEqual(img.data);
     expect(rotateNearest(img, -90).data).toEqual(rotateNearest(img, 270).data);
@@ -220,7 +181,7 @@ describe('other view operations', () => {
   });
 
   it('centerCrop 244 of 300 starts at row 28, column 28', () => {
-    const img = pattern(300, 300);
+    const img = pattern(300, 300, 7);
     const c = centerCrop(img, 244);
     expect([...c.data.subarray(0, 3)]).toEqual([...img.data.subarray((28 * 300 + 28) * 3, (28 * 300 + 28) * 3 + 3)]);
   });
@@ -237,18 +198,18 @@ describe('other view operations', () => {
   });
 
   it('the fused kernel writes exactly its slot of the batch buffer', () => {
-    const prepared = pattern(300, 300);
+    const prepared = pattern(300, 300, 7);
     const n = 244 * 244 * 3;
     const out = new Float32Array(n + 20).fill(-999);
-    renderSeedView(prepared, { kind: 'seed', angle: 12, hflip: true, vflip: false, gray: false }, 244, imagenet, out, 10);
+    renderSeedView(prepared, { kind: 'seed', angle: 12, hflip: true, vflip: false, gray: false }, 244, imagenetLut, out, 10);
     expect([...out.subarray(0, 10)].every((v) => v === -999)).toBe(true);
     expect([...out.subarray(n + 10)].every((v) => v === -999)).toBe(true);
     expect(out.subarray(10, n + 10).some((v) => v === -999)).toBe(false);
-    expect(() => renderSeedView(prepared, seedViewParams(0, 'x', 0), 244, imagenet, out, 21)).toThrow(/do not fit/);
+    expect(() => renderSeedView(prepared, seedViewParams(0, 'x', 0), 244, imagenetLut, out, 21)).toThrow(/do not fit/);
   });
 
   it('refuses a prepared image smaller than the crop', () => {
-    expect(() => renderSeedViewU8(pattern(200, 300), seedViewParams(0, 'x', 0), 244)).toThrow(/smaller than the 244 crop/);
+    expect(() => renderSeedViewU8(pattern(200, 300, 7), seedViewParams(0, 'x', 0), 244)).toThrow(/smaller than the 244 crop/);
   });
 });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { FeatureCache } from '../../src/cache/store.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
-import { runCli, startCli } from '../helpers/cli.js';
+import { runCli, startCli, waitForCommittedViews } from '../helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-hard-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -67,18 +67,7 @@ describeShared('extract on broken inputs', ['data/tiny/train', 'weights/resnet18
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += String(d); });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    const t0 = Date.now();
-    let committed = 0;
-    while (committed === 0 && Date.now() - t0 < 120_000 && child.exitCode === null) {
-      await new Promise((res) => setTimeout(res, 50));
-      try {
-        const c = await FeatureCache.open(cache, { readOnly: true });
-        committed = c.info()?.counts.augViews ?? 0;
-        await c.close();
-      } catch {
-        // not created yet
-      }
-    }
+    await waitForCommittedViews(cache, child, 120_000);
     child.kill('SIGINT');
     const code = await exited;
     expect(code, stderr).toBe(130);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { FeatureCache } from '../../src/cache/store.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
-import { runCliJson, startCli } from '../helpers/cli.js';
+import { runCliJson, startCli, waitForCommittedViews } from '../helpers/cli.js';
 
 interface Summary {
   images: number;
@@ -80,19 +80,7 @@ describeShared('extract on tiny', ['data/tiny/train.txt', 'weights/resnet18-rand
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += String(d); });
     const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    // Poll the cache (LMDB readers do not block the writer) until a batch is committed.
-    let committed = 0;
-    const t0 = Date.now();
-    while (committed === 0 && Date.now() - t0 < 120_000 && child.exitCode === null) {
-      await new Promise((r) => setTimeout(r, 50));
-      try {
-        const c = await FeatureCache.open(killed, { readOnly: true });
-        committed = c.info()?.counts.augViews ?? 0;
-        await c.close();
-      } catch {
-        // not created yet
-      }
-    }
+    const committed = await waitForCommittedViews(killed, child, 120_000);
     expect(child.exitCode, stderr).toBeNull();
     child.kill('SIGKILL');
     await exited;

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { normalizeInto, seedViewSteps } from '../../src/extract/augment.js';
 import { decodeImage, type RgbImage } from '../../src/extract/decode.js';
-import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
 import {
   type StandardViewParams,
   getPreset,
@@ -12,46 +10,28 @@ import {
   standardViewParams,
 } from '../../src/extract/presets.js';
 import { resizeCrop } from '../../src/extract/resize.js';
+import { SEED_AUGMENT_FILES, type SeedAugmentReference, caffeLut, imagenetLut, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
 
-const sha256 = (d: Uint8Array): string => createHash('sha256').update(d).digest('hex');
-const imagenet = makeNormLut(IMAGENET_PREPROCESS);
-const caffe = makeNormLut(CAFFE_PREPROCESS);
 const sameFloats = (a: Float32Array, b: Float32Array): boolean =>
   a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-function pattern(width: number, height: number, seed = 11): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s >>> 16) & 255;
-  }
-  return { data, width, height };
-}
-
-interface RefResult {
-  name: string;
-  sha256_of_uint8_hwc_bytes: string;
-}
-
-describeShared('seed preset against seed-augment-reference.json', ['weights/seed-augment-reference.json', 'weights/ref-dog.jpg'], () => {
+describeShared('seed preset against seed-augment-reference.json', SEED_AUGMENT_FILES, () => {
   const seed = getPreset('seed');
   let dog: RgbImage;
-  let ref: Map<string, string>;
+  let ref: SeedAugmentReference;
   beforeAll(async () => {
-    dog = await decodeImage(sharedPath('weights/ref-dog.jpg'));
-    const json = JSON.parse(readFileSync(sharedPath('weights/seed-augment-reference.json'), 'utf8')) as { results: RefResult[] };
-    ref = new Map(json.results.map((r) => [r.name, r.sha256_of_uint8_hwc_bytes]));
+    ref = await loadSeedAugmentReference();
+    dog = ref.dog;
   });
 
   it('prepareTrain is Resize([300,300]) and evalImage is Resize([244,244]), bit-exact', () => {
     const prepared = seed.prepareTrain(dog);
     expect([prepared.width, prepared.height]).toEqual([300, 300]);
-    expect(sha256(prepared.data)).toBe(ref.get('resize300'));
+    expect(sha256(prepared.data)).toBe(ref.get('resize300').sha256_of_uint8_hwc_bytes);
     const ev = seed.evalImage(dog);
     expect([ev.width, ev.height]).toEqual([seed.inputSize, seed.inputSize]);
-    expect(sha256(ev.data)).toBe(ref.get('resize244'));
+    expect(sha256(ev.data)).toBe(ref.get('resize244').sha256_of_uint8_hwc_bytes);
   });
 
   it('renderTrainView writes the pinned pixels, normalised, for every pinned case', () => {
@@ -68,11 +48,11 @@ describeShared('seed preset against seed-augment-reference.json', ['weights/seed
     for (const [name, angle, hflip, vflip] of cases) {
       const p = { kind: 'seed', angle, hflip, vflip, gray: false } as const;
       const pinned = seedViewSteps(prepared, p, seed.inputSize);
-      expect(sha256(pinned.data), name).toBe(ref.get(name));
+      expect(sha256(pinned.data), name).toBe(ref.get(name).sha256_of_uint8_hwc_bytes);
       const want = new Float32Array(n);
-      normalizeInto(pinned, imagenet, want, 0);
+      normalizeInto(pinned, imagenetLut, want, 0);
       const batch = new Float32Array(3 * n);
-      seed.renderTrainView(prepared, p, imagenet, batch, n); // the middle slot of a batch of 3
+      seed.renderTrainView(prepared, p, imagenetLut, batch, n); // the middle slot of a batch of 3
       expect(sameFloats(batch.subarray(n, 2 * n), want), name).toBe(true);
     }
   });
@@ -80,11 +60,11 @@ describeShared('seed preset against seed-augment-reference.json', ['weights/seed
   it('renderEval normalises the 244 eval image', () => {
     const ev = seed.evalImage(dog);
     const got = new Float32Array(seed.inputSize ** 2 * 3);
-    seed.renderEval(ev, caffe, got, 0);
+    seed.renderEval(ev, caffeLut, got, 0);
     const want = new Float32Array(got.length);
-    normalizeInto(ev, caffe, want, 0);
+    normalizeInto(ev, caffeLut, want, 0);
     expect(sameFloats(got, want)).toBe(true);
-    expect(() => seed.renderEval(dog, caffe, got, 0)).toThrow(/must be 244x244/);
+    expect(() => seed.renderEval(dog, caffeLut, got, 0)).toThrow(/must be 244x244/);
   });
 });
 
@@ -97,7 +77,7 @@ describeShared('standard preset eval = torchvision Resize(256) + CenterCrop(224)
       models: Record<string, { images: Record<string, RefImage> }>;
     }).models[model]!.images[name]!;
   const std = getPreset('standard');
-  for (const [model, norm] of [['resnet18', imagenet], ['resnet50-keras', caffe]] as const) {
+  for (const [model, norm] of [['resnet18', imagenetLut], ['resnet50-keras', caffeLut]] as const) {
     for (const name of ['dog', 'eagle', 'giraffe']) {
       it(`${model} ${name}: bit-exact input tensor`, async () => {
         const im = refImage(model, name);
@@ -124,8 +104,8 @@ describe('presets', () => {
 
   it('refuse view parameters of the other preset', () => {
     const out = new Float32Array(244 * 244 * 3);
-    expect(() => getPreset('seed').renderTrainView(pattern(300, 300), standardViewParams(0, 'h', 0), imagenet, out, 0)).toThrow(/seed preset given standard/);
-    expect(() => getPreset('standard').renderTrainView(pattern(300, 300), getPreset('seed').viewParams(0, 'h', 0), imagenet, out, 0)).toThrow(/standard preset given seed/);
+    expect(() => getPreset('seed').renderTrainView(pattern(300, 300, 11), standardViewParams(0, 'h', 0), imagenetLut, out, 0)).toThrow(/seed preset given standard/);
+    expect(() => getPreset('standard').renderTrainView(pattern(300, 300, 11), getPreset('seed').viewParams(0, 'h', 0), imagenetLut, out, 0)).toThrow(/standard preset given seed/);
   });
 
   it('view parameters are pure functions of (seed, hash, view)', () => {
@@ -137,9 +117,9 @@ describe('presets', () => {
   });
 
   it('standard eval of a small image: short side to 256, then the centre 224', () => {
-    const ev = getPreset('standard').evalImage(pattern(1, 1));
+    const ev = getPreset('standard').evalImage(pattern(1, 1, 11));
     expect([ev.width, ev.height]).toEqual([224, 224]);
-    const wide = getPreset('standard').evalImage(pattern(600, 200));
+    const wide = getPreset('standard').evalImage(pattern(600, 200, 11));
     expect([wide.width, wide.height]).toEqual([224, 224]);
   });
 });
@@ -181,7 +161,7 @@ describe('standard train view (RandomResizedCrop 224 + flip)', () => {
 
   it('renders crop -> Pillow resize to 224 -> flip -> normalise', () => {
     const std = getPreset('standard');
-    const img = std.prepareTrain(pattern(320, 240));
+    const img = std.prepareTrain(pattern(320, 240, 11));
     const n = 224 * 224 * 3;
     for (let v = 0; v < 6; v++) {
       const p = standardViewParams(2, 'x', v) as StandardViewParams;
@@ -189,9 +169,9 @@ describe('standard train view (RandomResizedCrop 224 + flip)', () => {
       const resized = resizeCrop(img, c.left, c.top, c.width, c.height, 224, 224);
       expect(Buffer.from(standardViewImage(img, p).data).equals(Buffer.from(resized.data))).toBe(true);
       const want = new Float32Array(n);
-      normalizeInto(resized, imagenet, want, 0);
+      normalizeInto(resized, imagenetLut, want, 0);
       const got = new Float32Array(n);
-      std.renderTrainView(img, p, imagenet, got, 0);
+      std.renderTrainView(img, p, imagenetLut, got, 0);
       if (!p.hflip) {
         expect(sameFloats(got, want)).toBe(true);
       } else {

@@ -1,33 +1,8 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, type RgbImage } from '../../src/extract/decode.js';
+import { type RgbImage } from '../../src/extract/decode.js';
 import { crop, resizeBilinear, resizeCrop, resizeShortSide } from '../../src/extract/resize.js';
-import { describeShared, sharedPath } from '../helpers/shared.js';
-
-const sha256 = (d: Uint8Array): string => createHash('sha256').update(d).digest('hex');
-
-interface RefResult {
-  name: string;
-  shape_hwc: [number, number, number];
-  channel_mean_rgb: [number, number, number];
-  block_rows100_104_cols100_104_rgb: number[][][];
-  pixels_all_zero: number;
-  sha256_of_uint8_hwc_bytes: string;
-}
-
-function block(img: RgbImage): number[][][] {
-  const rows: number[][][] = [];
-  for (let r = 100; r < 105; r++) {
-    const row: number[][] = [];
-    for (let c = 100; c < 105; c++) {
-      const i = (r * img.width + c) * 3;
-      row.push([img.data[i]!, img.data[i + 1]!, img.data[i + 2]!]);
-    }
-    rows.push(row);
-  }
-  return rows;
-}
+import { SEED_AUGMENT_FILES, type SeedAugmentReference, block, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
+import { describeShared } from '../helpers/shared.js';
 
 function channelMeans(img: RgbImage): number[] {
   const s = [0, 0, 0];
@@ -36,36 +11,22 @@ function channelMeans(img: RgbImage): number[] {
   return s.map((v) => v / n);
 }
 
-/** A textured test image whose every pixel differs from its neighbours. */
-function pattern(width: number, height: number, seed = 1): RgbImage {
-  const data = new Uint8Array(width * height * 3);
-  let s = seed;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s >>> 16) & 255;
-  }
-  return { data, width, height };
-}
-
 function constant(width: number, height: number, rgb: [number, number, number]): RgbImage {
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i += 3) data.set(rgb, i);
   return { data, width, height };
 }
 
-describeShared('resize: Pillow 9.4 pixels pinned by torchvision', ['weights/seed-augment-reference.json', 'weights/ref-dog.jpg'], () => {
-  let dog: RgbImage;
-  let ref: Map<string, RefResult>;
+describeShared('resize: Pillow 9.4 pixels pinned by torchvision', SEED_AUGMENT_FILES, () => {
+  let ref: SeedAugmentReference;
   beforeAll(async () => {
-    dog = await decodeImage(sharedPath('weights/ref-dog.jpg'));
-    const json = JSON.parse(readFileSync(sharedPath('weights/seed-augment-reference.json'), 'utf8')) as { results: RefResult[] };
-    ref = new Map(json.results.map((r) => [r.name, r]));
+    ref = await loadSeedAugmentReference();
   });
 
   for (const [name, size] of [['resize244', 244], ['resize300', 300]] as const) {
     it(`${name}: Resize([${size},${size}]) is bit-exact`, () => {
-      const r = ref.get(name)!;
-      const out = resizeBilinear(dog, size, size);
+      const r = ref.get(name);
+      const out = resizeBilinear(ref.dog, size, size);
       expect([out.height, out.width, 3]).toEqual(r.shape_hwc);
       // Block and means first: on a failure they say where and how much, the hash only that.
       expect(block(out)).toEqual(r.block_rows100_104_cols100_104_rgb);

@@ -1,39 +1,25 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { epochLine, formatLr, runTrain, type TrainArgs } from '../../src/train/command.js';
 import { loadHead } from '../../src/train/head.js';
-import { fingerprint, memoryCache, separable } from './fixtures.js';
+import { capture, fingerprint, memoryCache, separable, useTempDir } from './fixtures.js';
 
 const defaults: Omit<TrainArgs, 'cache' | 'out'> = { epochs: 8, lr: 1e-2, stepSize: 5, gamma: 0.5, batch: 16, seed: 0, views: 'aug', json: false };
 
-function capture() {
-  const err: string[] = [], out: string[] = [];
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  return { err, out };
-}
-
 describe('viewprobe train', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'viewprobe-train-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('viewprobe-train-');
   afterEach(() => vi.restoreAllMocks());
 
   const s = separable();
   const summary = { fingerprint: fingerprint(16), fingerprintId: 'fp-test', classes: s.classes };
 
   it('prints an epoch line each epoch and the best and final accuracy, and writes the run', async () => {
-    const out = join(dir, 'run1');
+    const out = join(dir(), 'run1');
     const io = capture();
-    const code = await runTrain({ ...defaults, cache: join(dir, 'cache'), out }, { openCache: memoryCache({ train: s.train, val: s.val }, summary) });
+    const code = await runTrain({ ...defaults, cache: join(dir(), 'cache'), out }, { openCache: memoryCache({ train: s.train, val: s.val }, summary) });
     vi.restoreAllMocks();
     expect(code).toBe(0);
     expect(io.out).toEqual([]); // stdout stays clean without --json
@@ -53,7 +39,7 @@ describe('viewprobe train', () => {
     const opts = JSON.parse(await readFile(join(out, 'options.json'), 'utf8'));
     expect(opts).toMatchObject({
       format: 'viewprobe-run',
-      cache: resolve(dir, 'cache'),
+      cache: resolve(dir(), 'cache'),
       fingerprintId: 'fp-test',
       fingerprint: fingerprint(16),
       classes: s.classes,
@@ -68,11 +54,11 @@ describe('viewprobe train', () => {
 
   it('--json prints one summary object on stdout', async () => {
     const io = capture();
-    await runTrain({ ...defaults, epochs: 3, json: true, cache: 'c', out: join(dir, 'run2') }, { openCache: memoryCache({ train: s.train, val: s.val }, summary) });
+    await runTrain({ ...defaults, epochs: 3, json: true, cache: 'c', out: join(dir(), 'run2') }, { openCache: memoryCache({ train: s.train, val: s.val }, summary) });
     vi.restoreAllMocks();
     expect(io.out).toHaveLength(1);
     const j = JSON.parse(io.out[0]!);
-    expect(j).toMatchObject({ run: join(dir, 'run2'), fingerprintId: 'fp-test', trainImages: 80, valImages: 40, views: 'aug', epochs: 3, final: { epoch: 3 } });
+    expect(j).toMatchObject({ run: join(dir(), 'run2'), fingerprintId: 'fp-test', trainImages: 80, valImages: 40, views: 'aug', epochs: 3, final: { epoch: 3 } });
     expect(j.best.valAcc).toBeGreaterThanOrEqual(j.final.valAcc);
     expect(typeof j.seconds).toBe('number');
   });
@@ -80,7 +66,7 @@ describe('viewprobe train', () => {
   it('refuses a cache it cannot train from, with clear one-line errors', async () => {
     const run = (openCache: ReturnType<typeof memoryCache>, extra: Partial<TrainArgs> = {}) => {
       capture();
-      return runTrain({ ...defaults, cache: 'cache', out: join(dir, 'bad'), ...extra }, { openCache });
+      return runTrain({ ...defaults, cache: 'cache', out: join(dir(), 'bad'), ...extra }, { openCache });
     };
     await expect(run(memoryCache({}, undefined))).rejects.toThrow(/cache is empty/);
     await expect(run(memoryCache({ train: s.train }, summary))).rejects.toThrow('cache cache has no validation split (run viewprobe extract --val DATA --cache cache)');
@@ -94,10 +80,10 @@ describe('viewprobe train', () => {
 
   it('refuses a missing cache directory, or a file in its place, before loading anything', async () => {
     capture();
-    await expect(runTrain({ ...defaults, cache: join(dir, 'nope'), out: join(dir, 'x') })).rejects.toThrow(UserError);
-    await expect(runTrain({ ...defaults, cache: join(dir, 'nope'), out: join(dir, 'x') })).rejects.toThrow(/cache .*nope does not exist \(run viewprobe extract/);
-    await writeFile(join(dir, 'afile'), 'x');
-    await expect(runTrain({ ...defaults, cache: join(dir, 'afile'), out: join(dir, 'x') })).rejects.toThrow(/afile is not a directory/);
+    await expect(runTrain({ ...defaults, cache: join(dir(), 'nope'), out: join(dir(), 'x') })).rejects.toThrow(UserError);
+    await expect(runTrain({ ...defaults, cache: join(dir(), 'nope'), out: join(dir(), 'x') })).rejects.toThrow(/cache .*nope does not exist \(run viewprobe extract/);
+    await writeFile(join(dir(), 'afile'), 'x');
+    await expect(runTrain({ ...defaults, cache: join(dir(), 'afile'), out: join(dir(), 'x') })).rejects.toThrow(/afile is not a directory/);
   });
 
   it('formats the learning rate and the epoch line like the tutorial', () => {

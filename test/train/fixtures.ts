@@ -1,5 +1,9 @@
-// In-memory feature caches for the train and eval tests: linearly separable by construction, so a
-// linear head must reach 100%.
+// What the train and eval tests share: in-memory feature caches, linearly separable by construction
+// so that a linear head must reach 100%, captured console output, and a temp directory per block.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, vi } from 'vitest';
 import type { Fingerprint, SplitFeatures } from '../../src/cache/types.js';
 import type { CacheReader, CacheSummary } from '../../src/train/cache-reader.js';
 import { Rng } from '../../src/train/random.js';
@@ -75,4 +79,30 @@ export function memoryCache(splits: Record<string, SplitFeatures>, summary: Cach
     },
     async close() {},
   });
+}
+
+/** Collects what the commands write to stderr and stdout instead of printing it; undo with vi.restoreAllMocks(). */
+export function capture(): { err: string[]; out: string[] } {
+  const err: string[] = [], out: string[] = [];
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  return { err, out };
+}
+
+/**
+ * A fresh temp directory for the enclosing describe block, removed after it. Call it before the
+ * block's own beforeAll hooks (they run in order) and read the path inside hooks and tests.
+ */
+export function useTempDir(prefix: string): () => string {
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return () => {
+    if (dir === undefined) throw new Error('useTempDir: the directory exists only inside hooks and tests');
+    return dir;
+  };
 }

@@ -1,10 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { checkHeadFits, headLogits, headToJson, initHead, loadHead, parseHead, saveHead, softmaxRows, type HeadMeta } from '../../src/train/head.js';
-import { fingerprint } from './fixtures.js';
+import { fingerprint, useTempDir } from './fixtures.js';
 
 const classes = ['apple_pie', 'baby_back_ribs', 'baklava'];
 
@@ -48,13 +47,7 @@ describe('headLogits and softmaxRows', () => {
 });
 
 describe('head files', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'viewprobe-head-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('viewprobe-head-');
 
   const meta: HeadMeta = { fingerprint: fingerprint(5), fingerprintId: 'fp-123', epoch: 7, valAcc: 0.825 };
 
@@ -62,7 +55,7 @@ describe('head files', () => {
     const h = initHead(classes, 5, 1);
     h.weight[0] = 1e-40; // a float32 subnormal survives too
     h.weight[1] = -3.4028234663852886e38;
-    const file = join(dir, 'head.json');
+    const file = join(dir(), 'head.json');
     await saveHead(file, h, meta);
     const back = await loadHead(file, { dim: 5, classes });
     expect(Buffer.from(back.weight.buffer)).toEqual(Buffer.from(h.weight.buffer));
@@ -104,7 +97,7 @@ describe('head files', () => {
   }
 
   it('refuse a head whose dim or classes do not fit', async () => {
-    const file = join(dir, 'fit.json');
+    const file = join(dir(), 'fit.json');
     await saveHead(file, initHead(classes, 5, 1), meta);
     await expect(loadHead(file, { dim: 512, what: 'the cache' })).rejects.toThrow(`${file}: head takes 5-d features but the cache has 512-d features`);
     await expect(loadHead(file, { classes: ['a', 'b'] })).rejects.toThrow('head has 3 classes but the data has 2');
@@ -113,8 +106,8 @@ describe('head files', () => {
   });
 
   it('refuse a missing file clearly', async () => {
-    await expect(loadHead(join(dir, 'nope.json'))).rejects.toThrow(/nope\.json: no such head file/);
-    await writeFile(join(dir, 'empty.json'), '');
-    await expect(loadHead(join(dir, 'empty.json'))).rejects.toThrow(/not a viewprobe head file/);
+    await expect(loadHead(join(dir(), 'nope.json'))).rejects.toThrow(/nope\.json: no such head file/);
+    await writeFile(join(dir(), 'empty.json'), '');
+    await expect(loadHead(join(dir(), 'empty.json'))).rejects.toThrow(/not a viewprobe head file/);
   });
 });

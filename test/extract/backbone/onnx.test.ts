@@ -5,7 +5,7 @@ import { readSafetensors } from '../../../src/extract/backbone/safetensors.js';
 import { buildResNet, type FoldedResNet } from '../../../src/extract/backbone/spec.js';
 import type { Engine } from '../../../src/extract/backbone/engine.js';
 import { describeShared } from '../../helpers/shared.js';
-import { MODELS, PHOTOS, REF_FILES, reference, referenceBatch, relErr, row, topK, weightsPath } from './reference.js';
+import { MODELS, REF_FILES, expectReferenceOutputs, referenceBatch, relErr, row, weightsPath } from './reference.js';
 
 describeShared('onnx engine equals PyTorch on the reference inputs', REF_FILES, () => {
   for (const model of MODELS) describe(model, () => describeModel(model));
@@ -33,18 +33,7 @@ function describeModel(model: (typeof MODELS)[number]) {
   });
 
   it(`${model}: features within 1e-4 relative error and the same logits top-5, batch of 3`, async () => {
-    const ref = reference()[model];
-    const input = referenceBatch(model);
-    const feats = await engine.embed(input, 3, 224, 224);
-    const logits = await engine.logits!(input, 3, 224, 224);
-    expect(feats.length).toBe(3 * net.dim);
-    PHOTOS.forEach((p, i) => {
-      const r = ref.images[p]!;
-      expect(relErr(row(feats, i, net.dim), r.features), `${model} ${p} features`).toBeLessThan(1e-4);
-      const l = row(logits, i, 1000);
-      expect(topK(l, 5), `${model} ${p} top-5`).toEqual(r.top5_indices);
-      expect(relErr(l.subarray(0, 20), r.first20_logits), `${model} ${p} logits`).toBeLessThan(1e-4);
-    });
+    await expectReferenceOutputs(engine, model, net.dim);
   });
 
   it(`${model}: a batch of one gives the same features as inside a batch`, async () => {

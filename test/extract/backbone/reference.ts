@@ -1,6 +1,8 @@
 // PyTorch's reference outputs in ../shared/weights (reference.json + exact input tensors), and the
 // comparisons the fidelity tests use.
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import type { Engine } from '../../../src/extract/backbone/engine.js';
 import { sharedPath } from '../../helpers/shared.js';
 
 export const MODELS = ['resnet18', 'resnet50-keras'] as const;
@@ -50,6 +52,25 @@ export function referenceBatch(model: ModelKey): Float32Array {
     out.set(new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)), i * per);
   });
   return out;
+}
+
+/**
+ * Runs the three reference photos through `engine` as one batch: features within 1e-4 relative
+ * error of PyTorch's, the same top-5 classes, and the first 20 logits within 1e-4.
+ */
+export async function expectReferenceOutputs(engine: Engine, model: ModelKey, dim: number): Promise<void> {
+  const ref = reference()[model];
+  const input = referenceBatch(model);
+  const feats = await engine.embed(input, 3, 224, 224);
+  const logits = await engine.logits!(input, 3, 224, 224);
+  expect(feats.length).toBe(3 * dim);
+  PHOTOS.forEach((p, i) => {
+    const r = ref.images[p]!;
+    expect(relErr(row(feats, i, dim), r.features), `${model} ${p} features`).toBeLessThan(1e-4);
+    const l = row(logits, i, 1000);
+    expect(topK(l, 5), `${model} ${p} top-5`).toEqual(r.top5_indices);
+    expect(relErr(l.subarray(0, 20), r.first20_logits), `${model} ${p} logits`).toBeLessThan(1e-4);
+  });
 }
 
 /** ‖a−b‖/‖b‖ */

@@ -4,7 +4,7 @@ import { buildResNet, type FoldedResNet } from '../../../src/extract/backbone/sp
 import { createTfjsEngine, type TfjsEngine } from '../../../src/extract/backbone/tfjs.js';
 import { loadTf } from '../../../src/tfjs.js';
 import { describeShared } from '../../helpers/shared.js';
-import { MODELS, PHOTOS, REF_FILES, reference, referenceBatch, relErr, row, topK, weightsPath } from './reference.js';
+import { MODELS, REF_FILES, expectReferenceOutputs, weightsPath } from './reference.js';
 
 // The WebAssembly backend is what loads here (the native bindings are optional installs); it runs
 // ResNet18 at ~10 img/s, so these tests stay at a handful of images.
@@ -20,18 +20,7 @@ describeShared('tfjs engine equals PyTorch on the reference inputs', REF_FILES, 
       afterAll(() => engine?.dispose());
 
       it('features within 1e-4 relative error and the same logits top-5, batch of 3', async () => {
-        const ref = reference()[model];
-        const input = referenceBatch(model);
-        const feats = await engine.embed(input, 3, 224, 224);
-        const logits = await engine.logits!(input, 3, 224, 224);
-        expect(feats.length).toBe(3 * net.dim);
-        PHOTOS.forEach((p, i) => {
-          const r = ref.images[p]!;
-          expect(relErr(row(feats, i, net.dim), r.features), `${p} features`).toBeLessThan(1e-4);
-          const l = row(logits, i, 1000);
-          expect(topK(l, 5), `${p} top-5`).toEqual(r.top5_indices);
-          expect(relErr(l.subarray(0, 20), r.first20_logits), `${p} logits`).toBeLessThan(1e-4);
-        });
+        await expectReferenceOutputs(engine, model, net.dim);
       });
     });
   }
