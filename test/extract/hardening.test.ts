@@ -1,6 +1,6 @@
 // A long extract must survive anything in the data and any interruption: broken files are skipped
 // and recorded, --strict makes them an error, Ctrl-C commits the batch in flight and says how to resume.
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -82,5 +82,35 @@ describeShared('extract on broken inputs', ['data/tiny/train', 'weights/resnet18
     const s = JSON.parse(again.stdout) as { extracted: number; alreadyCached: number };
     expect(s.extracted + s.alreadyCached).toBe(24 * 4);
     expect(s.alreadyCached).toBeGreaterThan(0);
+  });
+});
+
+// Root reads any file, so an unreadable photo can only be made for another user: as root, the CLI
+// runs as `nobody` (uid 65534) on a dataset where one file has mode 000.
+describeShared('extract on an unreadable file', ['data/tiny/train', 'weights/resnet18-random.safetensors'], () => {
+  it('skips and records it with the reason; the others are extracted', async () => {
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'vp-unreadable-'));
+    try {
+      chmodSync(dir, 0o777);
+      for (const c of ['a', 'b']) mkdirSync(join(dir, 'data', c), { recursive: true, mode: 0o777 });
+      chmodSync(join(dir, 'data'), 0o777);
+      const src = sharedPath('data/tiny/train/beignets', '1011780.jpg');
+      copyFileSync(src, join(dir, 'data', 'a', 'ok.jpg'));
+      copyFileSync(src, join(dir, 'data', 'b', 'secret.jpg'));
+      chmodSync(join(dir, 'data', 'a', 'ok.jpg'), 0o644);
+      chmodSync(join(dir, 'data', 'b', 'secret.jpg'), 0o000);
+      const cache = join(dir, 'cache');
+      const r = runCli(['extract', '--train', join(dir, 'data'), '--cache', cache, '--weights', sharedPath('weights/resnet18-random.safetensors'),
+        '--views', '1', '--json'], { HOME: dir }, asNobody);
+      expect(r.status, r.stderr).toBe(3);
+      const s = JSON.parse(r.stdout) as { failed: { path: string; reason: string }[]; extracted: number };
+      expect(s.failed).toHaveLength(1);
+      expect(s.failed[0]!.path).toBe(join(dir, 'data', 'b', 'secret.jpg'));
+      expect(s.failed[0]!.reason).toMatch(/EACCES/);
+      expect(s.extracted).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -12,8 +12,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}): CliResult {
+export function runCli(args: string[], env: Record<string, string> = {}, as?: { uid: number; gid: number }): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], {
+    ...as,
     encoding: 'utf8',
     env: { ...process.env, ...env },
     maxBuffer: 64 * 1024 * 1024,
