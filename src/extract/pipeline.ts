@@ -3,11 +3,13 @@
 // batches run one at a time while the next batch is being filled; each finished batch is committed to
 // the cache in one transaction, so a killed run loses at most the batch in flight.
 //
-// Threads: onnxruntime-node blocks the main thread for a whole batch, so the main thread here only
-// reads, hashes, starts decodes (sharp's threads), assigns views to batch slots and commits; the
-// preset's JS kernels run on a render worker (render.ts) at the same time as the engine. Because
-// the main thread gets a turn only between batches, every step that needs it must be one turn:
-// files are read synchronously, and enough images are kept in flight to fill the next batch.
+// onnxruntime-node runs a batch synchronously on the JS main thread (its session.run is a setImmediate
+// around a blocking native call), so this thread gets a turn only between batches, and every step
+// that needs it costs a whole batch of latency. Hence files are read synchronously (one turn instead
+// of four) and enough images are kept in flight that the next batch is decoded while this one runs.
+// The view kernels stay on this thread, between batches. A render worker that overlapped them with
+// inference was tried and dropped: on the 2-core machine here it slowed the engine's parallel sections
+// by more than the rendering it hid (61.6 vs 64.6 views/s with 2 engine threads, no gain with 1).
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
@@ -16,7 +18,6 @@ import type { NormLut } from './normalize.js';
 import type { Preset } from './presets.js';
 import type { RgbImage } from './decode.js';
 import { DEFAULT_MAX_BYTES, decodeImage } from './decode.js';
-import { CLEAN_VIEW, openRenderer, type Renderer } from './render.js';
 import type { FeatureCache } from '../cache/store.js';
 import type { Failure, Member } from '../cache/types.js';
 import type { DatasetItem } from '../data/dataset.js';
@@ -39,10 +40,8 @@ export interface ExtractOptions {
   cache: FeatureCache;
   seed: number;
   batch: number;
-  /** Images in flight (read, decoding, or waiting for batch slots); default: enough for two batches, at least 2 x cores. */
+  /** Images in flight (read, decoding, or waiting for batch slots); default: defaultConcurrency(). */
   concurrency?: number;
-  /** Where the view kernels run: 'worker' (default, where the compiled worker exists) or 'main'. */
-  renderThread?: 'worker' | 'main';
   /** Images whose content hash is outside the shard are skipped entirely. */
   inShard?: (hash: string) => boolean;
   maxPixels?: number;
@@ -89,7 +88,6 @@ interface Pending {
 }
 
 interface ImageTask {
-  id: number;
   member: Member;
   pendings: Pending[];
   open: number;
@@ -121,8 +119,8 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
   const claimedClean = new Set<string>();
   const seen = new Set<string>();
 
-  // --- the batch buffers: the renderer fills one while the engine runs the other ----------------
-  const renderer: Renderer = openRenderer({ preset, norm, seed: o.seed, batch: batchSize, thread: o.renderThread });
+  // --- the batch buffers: fill one while the engine runs the other -----------------------------
+  const buffers = [new Float32Array(batchSize * viewFloats), new Float32Array(batchSize * viewFloats)];
   let cur = 0;
   let slots: Slot[] = [];
   let inflight: Promise<void> = Promise.resolve();
@@ -144,12 +142,9 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     imagesDone++;
   };
 
-  const runBatch = async (b: number, sealed: Promise<Float32Array>, batchSlots: Slot[]) => {
+  const runBatch = async (buf: Float32Array, batchSlots: Slot[]) => {
     const n = batchSlots.length;
-    const buf = await sealed;
     const feats = await engine.embed(n === batchSize ? buf : buf.subarray(0, n * viewFloats), n, size, size);
-    // Back to the renderer before the bookkeeping, so that it can start on the batch after next.
-    renderer.giveBack(b, buf);
     for (let i = 0; i < n; i++) {
       const { pending, index } = batchSlots[i]!;
       pending.data.set(feats.subarray(i * dim, (i + 1) * dim), index * dim);
@@ -164,35 +159,22 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 
   const flush = async () => {
     if (slots.length === 0) return;
-    const b = cur;
+    const buf = buffers[cur]!;
     const batchSlots = slots;
     slots = [];
     cur ^= 1;
-    const sealed = renderer.seal(b);
-    sealed.catch(() => {}); // a failure is taken from runBatch; this only keeps it from being unhandled
     // One engine batch at a time; the other buffer is free to fill as soon as the previous batch is done.
     const prev = inflight;
-    inflight = prev.then(() => runBatch(b, sealed, batchSlots)).catch((e) => { failure ??= e; });
+    inflight = prev.then(() => runBatch(buf, batchSlots)).catch((e) => { failure ??= e; });
     await prev;
     if (failure) throw failure;
   };
 
-  /** Views of the image being assigned that are not yet sent to the renderer: (slot, view) pairs. */
-  let unsent: number[] = [];
-  const sendViews = (task: ImageTask) => {
-    if (unsent.length === 0) return;
-    renderer.render(task.id, cur, unsent);
-    unsent = [];
-  };
-
-  /** Gives a view of `task` the next slot of the current batch; flushes when the batch is full. */
-  const addView = async (task: ImageTask, view: number, slot: Slot) => {
-    unsent.push(slots.length, view);
+  /** Renders one view into the current buffer; flushes when it is full. */
+  const addView = async (render: (out: Float32Array, offset: number) => void, slot: Slot) => {
+    render(buffers[cur]!, slots.length * viewFloats);
     slots.push(slot);
-    if (slots.length === batchSize) {
-      sendViews(task);
-      await flush();
-    }
+    if (slots.length === batchSize) await flush();
   };
 
   const report = () => o.onProgress?.({
@@ -208,15 +190,14 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     imagesDone++;
   };
 
-  // Slots are assigned serially (one image's views at a time); decoding runs ahead on sharp's threads.
-  let assignChain: Promise<void> = Promise.resolve();
+  // Views are rendered serially (one JS thread); decoding runs ahead on sharp's thread pool.
+  let renderChain: Promise<void> = Promise.resolve();
   const serially = (fn: () => Promise<void>) => {
-    const p = assignChain.then(fn);
-    assignChain = p.catch(() => {});
+    const p = renderChain.then(fn);
+    renderChain = p.catch(() => {});
     return p;
   };
 
-  let nextId = 0;
   const processItem = async (job: SplitJob, item: DatasetItem) => {
     if (stop() || failure) return;
     const wantViews = job.views + (job.clean ? 1 : 0);
@@ -265,7 +246,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
       return;
     }
 
-    const task: ImageTask = { id: nextId++, member, pendings: [], open: 0 };
+    const task: ImageTask = { member, pendings: [], open: 0 };
     const mk = (kind: 'aug' | 'clean', start: number, count: number): Pending => {
       const p: Pending = { hash, kind, start, count, filled: 0, data: new Float32Array(count * dim), owner: task };
       task.pendings.push(p);
@@ -274,23 +255,20 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     };
     const augP = augTo > augFrom ? mk('aug', augFrom, augTo - augFrom) : undefined;
     const cleanP = needClean ? mk('clean', 0, 1) : undefined;
-    renderer.addImage(task.id, hash, decoded, !!cleanP, !!augP);
 
     await serially(async () => {
-      try {
-        if (cleanP) {
+      if (cleanP) {
+        const ev = preset.evalImage(decoded);
+        if (stop()) return;
+        await addView((out, off) => preset.renderEval(ev, norm, out, off), { pending: cleanP, index: 0 });
+      }
+      if (augP) {
+        const prepared = preset.prepareTrain(decoded);
+        for (let v = augFrom; v < augTo; v++) {
           if (stop() || failure) return;
-          await addView(task, CLEAN_VIEW, { pending: cleanP, index: 0 });
+          const params = preset.viewParams(o.seed, hash, v);
+          await addView((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { pending: augP, index: v - augFrom });
         }
-        if (augP) {
-          for (let v = augFrom; v < augTo; v++) {
-            if (stop() || failure) return;
-            await addView(task, v, { pending: augP, index: v - augFrom });
-          }
-        }
-      } finally {
-        sendViews(task);
-        renderer.release(task.id);
       }
     });
     report();
@@ -309,7 +287,6 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     await commitDone();
   } finally {
     if (timer) clearInterval(timer);
-    await renderer.close();
   }
   summary.interrupted = stop();
   summary.seconds = (performance.now() - t0) / 1000;
@@ -319,18 +296,17 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 }
 
 /**
- * Images in flight by default: the main thread gets a turn only between engine batches, and an image
- * admitted in one turn is decoded (on sharp's threads) by the next, so the images in flight must hold
- * the views of the batch being assigned plus the next one.
+ * Images in flight by default: an image admitted in one turn of the main thread is decoded (on sharp's
+ * threads) during the next engine batch and rendered in the turn after it, so the images in flight
+ * must hold the views of the batch being rendered plus the next one.
  */
 export function defaultConcurrency(batch: number, viewsPerImage: number): number {
   return Math.max(2 * availableParallelism(), Math.ceil((2 * batch) / Math.max(1, viewsPerImage)) + 2);
 }
 
 /**
- * An image file's bytes, read synchronously (see the top of this file): one turn instead of the four
- * (open, stat, read, close) that fs.promises.readFile needs. O_NONBLOCK and the regular-file check
- * keep a FIFO or a device from blocking the run.
+ * An image file's bytes, read synchronously (see the top of this file). O_NONBLOCK and the
+ * regular-file check keep a FIFO or a device from blocking the run; the size cap is decode's.
  */
 function readImageBytes(path: string): Buffer {
   const fail = (why: string) => new Error(`cannot read ${path}: ${why}`);
@@ -347,7 +323,7 @@ function readImageBytes(path: string): Buffer {
     if (st.size > DEFAULT_MAX_BYTES) throw fail(`file too large (${st.size} bytes, limit ${DEFAULT_MAX_BYTES})`);
     return readFileSync(fd);
   } catch (e) {
-    if (e instanceof Error && e.message.startsWith('cannot read ')) throw e;
+    if (e instanceof Error && e.message.startsWith(`cannot read ${path}: `)) throw e;
     throw fail((e as NodeJS.ErrnoException).code ?? errorMessage(e));
   } finally {
     closeSync(fd);

@@ -1,10 +1,16 @@
 // The extract pipeline end to end through the CLI on ../shared/data/tiny (24 train, 12 val images)
 // with the random ResNet18: counts, incremental reruns, and a SIGKILL in the middle.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FeatureCache } from '../../src/cache/store.js';
+import type { Engine } from '../../src/extract/backbone/engine.js';
+import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
+import { defaultConcurrency, extractFeatures } from '../../src/extract/pipeline.js';
+import { getPreset } from '../../src/extract/presets.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
 import { runCliJson, startCli, waitForCommittedViews } from '../helpers/cli.js';
 
@@ -111,3 +117,63 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
   }
   return Math.sqrt(num / Math.max(den, 1e-30));
 }
+
+// In process, with a stub engine: no backbone, so these run in well under a second.
+describe('extractFeatures with a stub engine', () => {
+  /** Features: the mean of a view's input and its first value, so views are told apart. */
+  const stubEngine = (): Engine => ({
+    engine: 'onnx', backend: 'stub', device: 'cpu', threads: 1, dim: 2,
+    async embed(input, n, h, w) {
+      const len = h * w * 3;
+      const out = new Float32Array(n * 2);
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = i * len; j < (i + 1) * len; j++) s += input[j]!;
+        out[i * 2] = s / len;
+        out[i * 2 + 1] = input[i * len]!;
+      }
+      return out;
+    },
+    async dispose() {},
+  });
+
+  it('records a FIFO, a directory and a missing file as failures instead of waiting on them', async () => {
+    const dir = join(tmp, 'odd-files');
+    mkdirSync(join(dir, 'folder.jpg'), { recursive: true });
+    const good = join(dir, 'good.jpg');
+    const px = Buffer.alloc(64 * 48 * 3);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 7 + (i % 192)) & 255; // no symmetry: views differ
+    await sharp(px, { raw: { width: 64, height: 48, channels: 3 } }).jpeg().toFile(good);
+    const fifo = join(dir, 'fifo.jpg');
+    execFileSync('mkfifo', [fifo]); // an open() without O_NONBLOCK would wait for a writer forever
+    const paths = [good, fifo, join(dir, 'folder.jpg'), join(dir, 'gone.jpg')];
+    const cache = await FeatureCache.open(join(tmp, 'odd-cache'), { exclusive: true });
+    try {
+      await cache.ensureFingerprint({
+        arch: 'resnet18', weightsSha256: 'a'.repeat(64), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: 2,
+      }, ['a']);
+      const s = await extractFeatures([{ split: 'train', items: paths.map((path) => ({ path, label: 0 })), views: 2, clean: true }], {
+        engine: stubEngine(), norm: makeNormLut(IMAGENET_PREPROCESS), preset: getPreset('seed'), cache, seed: 0, batch: 4,
+      });
+      expect(s.extracted).toBe(3);
+      const reasons = Object.fromEntries(s.failed.map((f) => [f.path, f.reason]));
+      expect(Object.keys(reasons).sort()).toEqual(paths.slice(1).sort());
+      expect(reasons[fifo]).toBe(`cannot read ${fifo}: not a regular file`);
+      expect(reasons[paths[2]!]).toBe(`cannot read ${paths[2]}: EISDIR`);
+      expect(reasons[paths[3]!]).toBe(`cannot read ${paths[3]}: ENOENT`);
+      const tr = cache.readSplit('train');
+      expect(tr.labels.length).toBe(1);
+      expect(tr.aug.length).toBe(2 * 2);
+      expect([tr.aug[0], tr.aug[1]]).not.toEqual([tr.aug[2], tr.aug[3]]);
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('keeps two batches of views in flight by default, and never fewer images than 2 x cores', () => {
+    expect(defaultConcurrency(32, 5)).toBeGreaterThanOrEqual(Math.ceil(64 / 5));
+    expect(defaultConcurrency(32, 1)).toBeGreaterThanOrEqual(64);
+    expect(defaultConcurrency(32, 0)).toBeGreaterThanOrEqual(64);
+    expect(defaultConcurrency(1, 100)).toBe(Math.max(2 * availableParallelism(), 3));
+  });
+});
