@@ -89,7 +89,7 @@ if (engines.includes('tfjs')) {
 }
 
 // PyTorch runs in a worker process of Debian's system python3 that times one forward per request,
-// so that its runs interleave with the others'.
+// so that its rounds alternate with the others'.
 const PY = String.raw`
 import sys, json, time, torch, torchvision
 threads, batches = int(sys.argv[1]), [int(b) for b in sys.argv[2].split(',')]
@@ -148,11 +148,18 @@ if (engines.includes('pytorch')) {
   }
 }
 
-// Warm-up, then interleaved rounds: every contender runs each batch size once per round.
-for (const c of contenders) for (const b of batches) for (let i = 0; i < warmup; i++) await c.once(b);
+// Warm-up, then rounds: in each round every contender runs each batch size once. A contender's runs
+// are contiguous and preceded by a pause: both onnxruntime's and OpenMP's idle threads spin for a while
+// after a run, and run-by-run interleaving let one runtime's spinning threads eat the other's cores
+// (PyTorch measured 46 img/s at batch 8 that way, 77 alone). Rounds still spread the machine's noise.
+const settle = () => new Promise((r) => setTimeout(r, 500));
+for (const c of contenders) { await settle(); for (const b of batches) for (let i = 0; i < warmup; i++) await c.once(b); }
 const times = new Map(contenders.map((c) => [c, new Map(batches.map((b) => [b, []]))]));
 for (let r = 0; r < runs; r++) {
-  for (const b of batches) for (const c of contenders) times.get(c).get(b).push(await c.once(b));
+  for (const c of contenders) {
+    await settle();
+    for (const b of batches) times.get(c).get(b).push(await c.once(b));
+  }
 }
 
 const results = contenders.map((c) => {
@@ -186,7 +193,7 @@ console.log(JSON.stringify({
   threads,
   runs_per_point: runs,
   warmup_per_point: warmup,
-  statistic: 'median seconds per batch; runs interleaved across engines round by round',
+  statistic: 'median seconds per batch; each round runs every engine in turn (contiguous, after a 0.5 s pause)',
   cpu: process.env.BENCH_CPU ?? undefined,
   results,
   skipped,

@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('preset', { choices: ['seed', 'standard'] as const, default: 'seed' as const })
         .option('batch', { type: 'number', default: 32 })
         .option('seed', { type: 'number', default: 0 })
-        .option('concurrency', { type: 'number', describe: 'images decoded at once (default: 2 x cores)' })
+        .option('concurrency', { type: 'number', describe: 'images in flight (default: enough to fill two batches)' })
         .option('shard', { type: 'string', describe: 'i/n: process a stable subset (also JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID with --shards or their COUNT variables)' })
         .option('shards', { type: 'number', describe: 'shard count when the index comes from JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID (or VIEWPROBE_SHARDS)' })
         .option('strict', { type: 'boolean', default: false, describe: 'any unreadable image is an error' })
