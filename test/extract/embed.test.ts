@@ -55,7 +55,7 @@ describeShared('viewprobe embed on the reference photos (JPEG path)', needs, () 
     });
   }
 
-  it('an unreadable image: one error line naming it, the others still processed, exit code 1', async () => {
+  it('an unreadable image: one error line naming it, the others still processed, exit code 3', async () => {
     const bad = join(tmp, 'not-a-photo.jpg');
     writeFileSync(bad, 'hello, I am text\n');
     const missing = join(tmp, 'missing.jpg');

@@ -4,10 +4,11 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { FeatureCache } from '../../src/cache/store.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
-import { runCli, startCli, waitForCommittedViews } from '../helpers/cli.js';
+import { BIN, runCli, startCli, waitForCommittedViews } from '../helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-hard-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -88,8 +89,13 @@ describeShared('extract on broken inputs', ['data/tiny/train', 'weights/resnet18
 // Root reads any file, so an unreadable photo can only be made for another user: as root, the CLI
 // runs as `nobody` (uid 65534) on a dataset where one file has mode 000.
 describeShared('extract on an unreadable file', ['data/tiny/train', 'weights/resnet18-random.safetensors'], () => {
-  it('skips and records it with the reason; the others are extracted', async () => {
+  it('skips and records it with the reason; the others are extracted', async (ctx) => {
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+    if (asNobody) {
+      // The checkout and the weights must be readable by nobody for the CLI to run as nobody at all.
+      const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(BIN)}); require('fs').accessSync(${JSON.stringify(sharedPath('weights/resnet18-random.safetensors'))})`], { ...asNobody });
+      if (probe.status !== 0) ctx.skip(`user nobody cannot read the checkout or ../shared here, so an unreadable file cannot be made for it`);
+    }
     const dir = mkdtempSync(join(tmpdir(), 'vp-unreadable-'));
     try {
       chmodSync(dir, 0o777);
