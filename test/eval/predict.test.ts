@@ -1,5 +1,5 @@
 // predict and eval --data through the CLI, on a run trained from a tiny cache (random ResNet18).
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -71,5 +71,28 @@ describeShared('predict and eval --data', ['data/tiny/train.txt', 'weights/resne
     const r = runCli(['eval', '--run', run, '--data', dir]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/classes \[pizza\] are not the run's/);
+  });
+});
+
+describeShared('train needs only the cache', ['data/tiny/train.txt', 'weights/resnet18-random.safetensors'], () => {
+  it('trains after the weights file and every image are gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vp-onlycache-'));
+    try {
+      cpSync(sharedPath('data/tiny'), join(dir, 'tiny'), { recursive: true });
+      copyFileSync(sharedPath('weights/resnet18-random.safetensors'), join(dir, 'w.safetensors'));
+      const cache = join(dir, 'cache');
+      const ex = runCli(['extract', '--train', join(dir, 'tiny', 'train.txt'), '--val', join(dir, 'tiny', 'val.txt'),
+        '--cache', cache, '--weights', join(dir, 'w.safetensors'), '--views', '1', '--engine', 'onnx']);
+      expect(ex.status, ex.stderr).toBe(0);
+      rmSync(join(dir, 'tiny'), { recursive: true });
+      rmSync(join(dir, 'w.safetensors'));
+      const tr = runCli(['train', '--cache', cache, '--out', join(dir, 'run'), '--epochs', '3', '--json']);
+      expect(tr.status, tr.stderr).toBe(0);
+      const s = JSON.parse(tr.stdout) as { best: { valAcc: number } };
+      expect(s.best.valAcc).toBeGreaterThanOrEqual(0);
+      expect(existsSync(join(dir, 'run', 'head-best.json'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
