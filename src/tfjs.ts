@@ -35,7 +35,7 @@ async function tryBackend(tf: typeof TF, name: TfBackendName, threads: number): 
   if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-    wasm.setWasmPaths(join(dist, '/') + (dist.endsWith('/') ? '' : '/'));
+    wasm.setWasmPaths(join(dist, '/'));
     wasm.setThreadsCount(threads);
     if (!(await tf.setBackend('wasm'))) throw new Error('backend "wasm" did not initialise');
     return;

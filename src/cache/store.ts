@@ -422,12 +422,25 @@ export class FeatureCache {
         this.membersDb.removeSync(key);
       }
       if (batch.resolved?.length) {
-        const gone = new Set(batch.resolved);
-        const keys = [...this.failuresDb.getRange()].filter((e) => gone.has(e.value[2])).map((e) => e.key);
-        for (const key of keys) this.failuresDb.removeSync(key);
+        // By key, in each split that has failures: scanning the whole ledger on every commit would
+        // cost commits x failures on a long run.
+        for (const split of this.failureSplits()) for (const p of batch.resolved) this.failuresDb.removeSync(rowKey(split, p));
       }
       this.metaDb.putSync('meta', { ...current, nextBlob: blob, updatedAt: new Date().toISOString() });
     });
+  }
+
+  /** The split names present in the failure ledger, one key lookup per split. */
+  private failureSplits(): string[] {
+    const splits: string[] = [];
+    let start: [string, string] | undefined;
+    for (;;) {
+      let next: string | undefined;
+      for (const k of this.failuresDb.getKeys({ start, limit: 1 })) next = (k as [string, string])[0];
+      if (next === undefined) return splits;
+      splits.push(next);
+      start = splitRange(next).end;
+    }
   }
 
   /** Drops members of the split whose path is not in keepPaths (and their failures); returns how many members went. */

@@ -161,7 +161,7 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
     progress.done();
     log(`eval --data: ${s.images} images, ${s.extracted} views extracted, ${s.alreadyCached} cached, ${s.failed.length} failed`);
     for (const f of s.failed.slice(0, 20)) log(`  failed: ${f.reason}`);
-    const features = cache.readSplit(split);
+    const features = cache.readSplit(split, { maxViews: 0 }); // only the clean views are evaluated
     if (features.labels.length === 0) throw new UserError(`${data.source}: no image could be read`);
     return { features, classes: run.classes, label: `${data.source} (${features.labels.length} images)`, cache: dir };
   } finally {

@@ -2,7 +2,7 @@
 // Ties in the scores go to the lower class index, for arg-max and top-k alike, so results never
 // depend on sort stability.
 import type { SplitFeatures } from '../cache/types.js';
-import { checkHeadFits, headLogits, type Head } from '../train/head.js';
+import { checkHeadFits, headLogits, logSumExp, type Head } from '../train/head.js';
 import { evalRows } from '../train/loop.js';
 
 export interface ClassStats {
@@ -52,13 +52,6 @@ export function argmaxRows(scores: ArrayLike<number>, n: number, nc: number): In
   return out;
 }
 
-export function accuracy(pred: ArrayLike<number>, labels: ArrayLike<number>): number {
-  if (labels.length === 0) return 0;
-  let ok = 0;
-  for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) ok++;
-  return ok / labels.length;
-}
-
 export function confusionMatrix(pred: ArrayLike<number>, labels: ArrayLike<number>, nc: number): number[][] {
   const m = Array.from({ length: nc }, () => new Array<number>(nc).fill(0));
   for (let i = 0; i < labels.length; i++) m[labels[i]!]![pred[i]!]!++;
@@ -100,11 +93,7 @@ export function meanCrossEntropy(logits: ArrayLike<number>, labels: ArrayLike<nu
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const o = i * nc;
-    let m = -Infinity;
-    for (let c = 0; c < nc; c++) m = Math.max(m, logits[o + c]!);
-    let s = 0;
-    for (let c = 0; c < nc; c++) s += Math.exp(logits[o + c]! - m);
-    sum += m + Math.log(s) - logits[o + labels[i]!]!;
+    sum += logSumExp(logits, o, nc) - logits[o + labels[i]!]!;
   }
   return sum / n;
 }

@@ -1,6 +1,5 @@
 // `viewprobe predict --run RUN IMAGE...`: eval transform, backbone, the run's best head, softmax,
 // top-k per image. An image that cannot be read gets an error line; the others still print.
-import { readFile } from 'node:fs/promises';
 import type { BackboneArgs } from '../cli.js';
 import { UserError, errorMessage } from '../errors.js';
 import { log, printJson } from '../log.js';
@@ -55,10 +54,9 @@ export async function runPredict(a: PredictArgs): Promise<number> {
       // Decode the chunk concurrently (sharp works off the main thread), then one engine batch.
       const decoded = await Promise.all(chunk.map(async (path) => {
         try {
-          return await decodeImage(await readFile(path), { name: path });
+          return await decodeImage(path);
         } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          return new Error(code ? `cannot read ${path}: ${code}` : errorMessage(e));
+          return e instanceof Error ? e : new Error(String(e));
         }
       }));
       const ok: number[] = [];

@@ -1,6 +1,6 @@
 // `viewprobe embed IMAGE...`: the backbone features of single photos through a preset's EVAL
 // transform. The geometry comes from the preset, the normalisation from the weights. An unreadable
-// image is reported on stderr and skipped; the others are still processed (exit code 1).
+// image is reported on stderr and skipped; the others are still processed (exit code 3, as extract and predict).
 import type { DeviceChoice, EngineChoice } from './backbone/engine.js';
 import { openBackbone } from './backbone/index.js';
 import { decodeImage } from './decode.js';

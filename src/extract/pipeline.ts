@@ -6,18 +6,17 @@
 // onnxruntime-node runs a batch synchronously on the JS main thread (its session.run is a setImmediate
 // around a blocking native call), so this thread gets a turn only between batches, and every step
 // that needs it costs a whole batch of latency. Hence files are read synchronously (one turn instead
-// of four) and enough images are kept in flight that the next batch is decoded while this one runs.
+// of four: decode.ts readImageFile) and enough images are kept in flight that the next batch is decoded while this one runs.
 // The view kernels stay on this thread, between batches. A render worker that overlapped them with
 // inference was tried and dropped: on the 2-core machine here it slowed the engine's parallel sections
 // by more than the rendering it hid (61.6 vs 64.6 views/s with 2 engine threads, no gain with 1).
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import type { Engine } from './backbone/engine.js';
 import type { NormLut } from './normalize.js';
 import type { Preset } from './presets.js';
 import type { RgbImage } from './decode.js';
-import { DEFAULT_MAX_BYTES, decodeImage } from './decode.js';
+import { decodeImage, readImageFile } from './decode.js';
 import type { FeatureCache } from '../cache/store.js';
 import type { Failure, Member } from '../cache/types.js';
 import type { DatasetItem } from '../data/dataset.js';
@@ -89,7 +88,7 @@ interface Pending {
 
 interface ImageTask {
   member: Member;
-  pendings: Pending[];
+  /** Pendings of this image not yet complete. */
   open: number;
 }
 
@@ -204,7 +203,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     summary.views += wantViews;
     let bytes: Buffer;
     try {
-      bytes = readImageBytes(item.path);
+      bytes = readImageFile(item.path);
     } catch (e) {
       recordFailure(job.split, item.path, e);
       return;
@@ -238,18 +237,16 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     try {
       decoded = await decodeImage(bytes, { maxPixels: o.maxPixels, name: item.path });
     } catch (e) {
-      const msg = errorMessage(e);
       // Give the claims back so that a duplicate path of the same bytes does not wait on nothing.
       if (augTo > augFrom) claimedAug.set(hash, augFrom);
       if (needClean) claimedClean.delete(hash);
-      recordFailure(job.split, item.path, new Error(msg.includes(item.path) ? msg : `${item.path}: ${msg}`));
+      recordFailure(job.split, item.path, e);
       return;
     }
 
-    const task: ImageTask = { member, pendings: [], open: 0 };
+    const task: ImageTask = { member, open: 0 };
     const mk = (kind: 'aug' | 'clean', start: number, count: number): Pending => {
       const p: Pending = { hash, kind, start, count, filled: 0, data: new Float32Array(count * dim), owner: task };
-      task.pendings.push(p);
       task.open++;
       return p;
     };
@@ -302,30 +299,4 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
  */
 export function defaultConcurrency(batch: number, viewsPerImage: number): number {
   return Math.max(2 * availableParallelism(), Math.ceil((2 * batch) / Math.max(1, viewsPerImage)) + 2);
-}
-
-/**
- * An image file's bytes, read synchronously (see the top of this file). O_NONBLOCK and the
- * regular-file check keep a FIFO or a device from blocking the run; the size cap is decode's.
- */
-function readImageBytes(path: string): Buffer {
-  const fail = (why: string) => new Error(`cannot read ${path}: ${why}`);
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    throw fail((e as NodeJS.ErrnoException).code ?? errorMessage(e));
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw fail('EISDIR');
-    if (!st.isFile()) throw fail('not a regular file');
-    if (st.size > DEFAULT_MAX_BYTES) throw fail(`file too large (${st.size} bytes, limit ${DEFAULT_MAX_BYTES})`);
-    return readFileSync(fd);
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith(`cannot read ${path}: `)) throw e;
-    throw fail((e as NodeJS.ErrnoException).code ?? errorMessage(e));
-  } finally {
-    closeSync(fd);
-  }
 }

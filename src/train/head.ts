@@ -77,16 +77,22 @@ export function headLogits(head: Head, x: Float32Array, n: number): Float32Array
   return out;
 }
 
-/** Row-wise softmax of n*N scores (max-subtracted, so large logits do not overflow). */
+/** log(sum(exp(z[o..o+nc)))), max-subtracted so that large logits do not overflow. */
+export function logSumExp(z: ArrayLike<number>, o: number, nc: number): number {
+  let m = -Infinity;
+  for (let c = 0; c < nc; c++) m = Math.max(m, z[o + c]!);
+  let s = 0;
+  for (let c = 0; c < nc; c++) s += Math.exp(z[o + c]! - m);
+  return m + Math.log(s);
+}
+
+/** Row-wise softmax of n*N scores. */
 export function softmaxRows(logits: Float32Array, n: number, nc: number): Float32Array {
   const out = new Float32Array(n * nc);
   for (let i = 0; i < n; i++) {
     const o = i * nc;
-    let m = -Infinity;
-    for (let c = 0; c < nc; c++) m = Math.max(m, logits[o + c]!);
-    let s = 0;
-    for (let c = 0; c < nc; c++) s += Math.exp(logits[o + c]! - m);
-    for (let c = 0; c < nc; c++) out[o + c] = Math.exp(logits[o + c]! - m) / s;
+    const lse = logSumExp(logits, o, nc);
+    for (let c = 0; c < nc; c++) out[o + c] = Math.exp(logits[o + c]! - lse);
   }
   return out;
 }

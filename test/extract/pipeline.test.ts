@@ -158,9 +158,9 @@ describe('extractFeatures with a stub engine', () => {
       expect(s.extracted).toBe(3);
       const reasons = Object.fromEntries(s.failed.map((f) => [f.path, f.reason]));
       expect(Object.keys(reasons).sort()).toEqual(paths.slice(1).sort());
-      expect(reasons[fifo]).toBe(`cannot read ${fifo}: not a regular file`);
-      expect(reasons[paths[2]!]).toBe(`cannot read ${paths[2]}: EISDIR`);
-      expect(reasons[paths[3]!]).toBe(`cannot read ${paths[3]}: ENOENT`);
+      expect(reasons[fifo]).toBe(`${fifo}: not a regular file`);
+      expect(reasons[paths[2]!]).toBe(`${paths[2]}: is a directory, not an image file`);
+      expect(reasons[paths[3]!]).toBe(`${paths[3]}: file not found`);
       const tr = cache.readSplit('train');
       expect(tr.labels.length).toBe(1);
       expect(tr.aug.length).toBe(2 * 2);

@@ -84,6 +84,15 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
     }
     try {
       engine = await a.create();
+      // A runtime can load and still fail on the first batch (a missing CUDA library, an unsupported
+      // kernel): one tiny forward here lets auto fall back instead of failing mid-run.
+      try {
+        await engine.embed(new Float32Array(32 * 32 * 3), 1, 32, 32);
+      } catch (e) {
+        await engine.dispose();
+        engine = undefined;
+        throw e;
+      }
       // tfjs reports the backends it passed over on its way to the one that loaded.
       if ('tf' in engine) {
         for (const s of (engine as TfjsEngine).tf.skipped) {

@@ -62,8 +62,9 @@ export async function createTfjsEngine(net: FoldedResNet, opts: TfjsEngineOption
       x,
       filter: c.filter,
       strides: [c.spec.stride, c.spec.stride],
-      // A number is symmetric padding on every side, exactly PyTorch's `padding=p`.
-      pad: c.spec.pad,
+      // Explicit symmetric padding, exactly PyTorch's `padding=p`. Not a bare number: tfjs-node's
+      // conv kernels accept only VALID, SAME or EXPLICIT padding.
+      pad: [[0, 0], [c.spec.pad, c.spec.pad], [c.spec.pad, c.spec.pad], [0, 0]],
       dataFormat: 'NHWC',
       bias: c.bias,
       activation: relu ? 'relu' : 'linear',

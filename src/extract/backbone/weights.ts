@@ -2,6 +2,7 @@
 // safetensors, downloaded once into a per-user cache. A download lands in a temp file and is renamed
 // into place only once complete (length, sha256, safetensors structure), so a partial file is never
 // used; its size and sha256 go into a sidecar JSON that is checked each time the file is reused.
+import { hashFile } from '../../data/hash.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -126,11 +127,6 @@ function get(url: string, opts: DownloadOptions, redirectsLeft: number): Promise
   });
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
-}
 
 /**
  * Cheap structural check that a file is a complete safetensors file: the header parses and the
@@ -239,7 +235,7 @@ async function checkCached(dest: string, url: string, expected: string | undefin
     const st = await stat(dest);
     if (side.url !== url) return 'was downloaded from another URL';
     if (st.size !== side.size) return `is ${st.size} bytes, its record says ${side.size}`;
-    const sha = await sha256File(dest);
+    const sha = await hashFile(dest);
     if (sha !== side.sha256) return 'does not match its recorded sha256';
     if (expected && sha !== expected) return `has sha256 ${sha}, not the expected ${expected}`;
     return true;
