@@ -4,7 +4,7 @@
 // used; its size and sha256 go into a sidecar JSON that is checked each time the file is reused.
 import { hashFile } from '../../data/hash.js';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
