@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 // `viewprobe extract` against the tutorial's own PyTorch stage one, in one run, on a fixed subset of
 // ../shared/data/food101-10 (the first N lines of train.txt), resnet18-random weights, seed preset.
+// The machine is shared and a busy neighbour moves every figure by 10-20 %, so the three contenders
+// are measured in interleaved rounds (engine, pipeline, PyTorch; engine, pipeline, PyTorch; ...), each
+// ratio is taken within its round, and the output gives every round plus the medians.
 // Prints one JSON object on stdout:
-//   - engine-only images/s at 244x244 (onnx, one batch of real seed views, the same batch size; the
-//     median of the timed runs after warm-up, half of them taken before the pipeline and half after,
-//     so that a change of load during the run falls on both sides of the ratio)
+//   - engine-only images/s at 244x244 (onnx, batches of real seed views, the same batch size, as many
+//     in flight as the engine runs at once; the median of the timed runs of the round, after warm-up)
 //   - full-pipeline views/s: the real CLI (`extract --json`) into a fresh cache, in a child process
-//     whose peak RSS is read back; the pipeline/engine ratio (goal >= 0.85)
+//     whose peak RSS and CPU time are read back; the pipeline/engine ratio (goal >= 0.85)
 //   - cache file bytes / float32 payload bytes (goal <= 1.15)
 //   - seed_pipeline_pytorch.py on the same list and K, with Debian's python3 (goal: ours >= 1.25x)
-// Our engine and pipeline are timed first, then PyTorch; the load average before each phase is in
-// the output, because the machine is shared and a busy neighbour moves every figure.
 //
-//   npx tsc -p tsconfig.json && node bench/extract.mjs [--images 200] [--views 5] [--batch 32]
-//        [--threads 2] [--runs 7] [--warmup 2] [--concurrency N] [--clean] [--torch-batch 8]
+//   npx tsc -p tsconfig.json && node bench/extract.mjs [--images 200] [--views 5] [--batch 8]
+//        [--threads 2] [--rounds 3] [--runs 4] [--warmup 1] [--concurrency N] [--clean] [--torch-batch 8]
 //        [--python /usr/bin/python3] [--no-pytorch] [--keep]
 //
 // --clean also extracts each image's eval-transform view (the CLI's default); off by default so that
@@ -64,10 +64,11 @@ const intArg = (name, fallback, min) => {
 };
 const nImages = intArg('images', 200, 1);
 const views = intArg('views', 5, 1);
-const batch = intArg('batch', 32, 1);
+const batch = intArg('batch', 8, 1);
 const threads = intArg('threads', 2, 1);
-const runs = Math.max(5, intArg('runs', 7, 1));
-const warmup = intArg('warmup', 2, 1);
+const rounds = intArg('rounds', 3, 1);
+const runs = intArg('runs', 4, 1);
+const warmup = intArg('warmup', 1, 0);
 const torchBatch = intArg('torch-batch', 8, 1);
 const concurrency = arg('concurrency', undefined);
 const clean = flag('clean');
@@ -121,16 +122,17 @@ const result = {
   bench: 'extract',
   subset: { list: dataList, images: items.length, views, clean, preset: 'seed', weights: 'resnet18-random' },
   machine: { cpus: cpus().length, node: process.version },
-  threads, batch,
-  engine: null, // filled in after the pipeline: half its runs are taken after it
+  threads, batch, rounds,
 };
 
 try {
-  // --- engine only: one batch of real seed views, the same batch size as the pipeline ---------------
-  loads.engine = load();
+  // --- engine only: batches of real seed views, the same batch size as the pipeline ---------------
   const bb = await openBackbone({ weights, engine: 'onnx', device: 'cpu', threads, quiet: true });
   const size = getPreset('seed').inputSize;
-  const input = new Float32Array(batch * size * size * 3);
+  // The engine runs `parallel` batches at once (onnx on CPU: one single-threaded session per thread),
+  // so engine-only keeps that many in flight too, from buffers allocated as the pipeline's are.
+  const parallel = bb.engine.parallel;
+  const inputs = Array.from({ length: parallel }, () => bb.engine.allocInput(batch * size * size * 3));
   {
     const preset = getPreset('seed');
     const norm = makeNormLut(bb.preprocess);
@@ -138,27 +140,30 @@ try {
       const it = items[i % items.length];
       const bytes = readFileSync(it.path);
       const prepared = preset.prepareTrain(await decodeImage(bytes, { name: it.path }));
-      preset.renderTrainView(prepared, preset.viewParams(0, hashBytes(bytes), 0), norm, input, i * size * size * 3);
+      preset.renderTrainView(prepared, preset.viewParams(0, hashBytes(bytes), 0), norm, inputs[0], i * size * size * 3);
     }
-    for (let i = 0; i < warmup; i++) await bb.engine.embed(input, batch, size, size);
+    for (const x of inputs.slice(1)) x.set(inputs[0]);
   }
-  const engineSecs = [];
-  const timeEngine = async (n) => {
-    const secs = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = process.hrtime.bigint();
-      await bb.engine.embed(input, batch, size, size);
-      secs.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    }
-    engineSecs.push(...secs);
-    return r(batch / median(secs));
+  // One timed run: each of the `parallel` inputs goes through the engine twice, back to back.
+  const perRun = 2;
+  const imagesPerRun = parallel * perRun * batch;
+  const oneRun = async () => {
+    const t0 = process.hrtime.bigint();
+    await Promise.all(inputs.map(async (x) => {
+      for (let k = 0; k < perRun; k++) await bb.engine.embed(x, batch, size, size);
+    }));
+    return Number(process.hrtime.bigint() - t0) / 1e9;
   };
-  const engineBefore = await timeEngine(Math.ceil(runs / 2));
+  const timeEngine = async () => {
+    for (let i = 0; i < warmup; i++) await oneRun();
+    const secs = [];
+    for (let i = 0; i < runs; i++) secs.push(await oneRun());
+    return { images_per_s: r(imagesPerRun / median(secs)), images_per_s_best: r(imagesPerRun / Math.min(...secs)) };
+  };
 
   // --- the full pipeline: the CLI in a child process, fresh cache --------------------------------
-  loads.pipeline = load();
-  {
-    const cacheDir = join(tmp, 'cache');
+  const timePipeline = async (round) => {
+    const cacheDir = join(tmp, `cache-${round}`);
     const cliArgs = [
       'extract', '--train', list, '--cache', cacheDir, '--views', String(views), '--preset', 'seed',
       '--weights', weights, '--engine', 'onnx', '--device', 'cpu', '--threads', String(threads),
@@ -181,35 +186,20 @@ try {
     const cache = await FeatureCache.open(cacheDir, { readOnly: true });
     const counts = cache.info().counts;
     await cache.close();
-    result.pipeline = {
-      views: s.extracted, seconds: s.seconds, views_per_s: r(s.viewsPerSecond),
-      process_wall_s: r(wall, 2),
-      cpu_s: r((child.userCpuUs + child.systemCpuUs) / 1e6, 2),
-      peak_rss_mb: r(child.maxRssKiB / 1024, 1),
-      engine: s.engine, backend: s.backend, concurrency: concurrency ? Number(concurrency) : 'default',
+    rmSync(cacheDir, { recursive: true, force: true });
+    return {
+      pipeline: {
+        views: s.extracted, seconds: s.seconds, views_per_s: r(s.viewsPerSecond),
+        process_wall_s: r(wall, 2),
+        cpu_s: r((child.userCpuUs + child.systemCpuUs) / 1e6, 2),
+        peak_rss_mb: r(child.maxRssKiB / 1024, 1),
+      },
+      cache: { payload_bytes: counts.payloadBytes, file_bytes: counts.fileBytes, file_over_payload: r(counts.fileBytes / counts.payloadBytes, 3) },
     };
-    result.cache = {
-      payload_bytes: counts.payloadBytes, file_bytes: counts.fileBytes,
-      file_over_payload: r(counts.fileBytes / counts.payloadBytes, 3),
-    };
-  }
-
-  loads.engine_after = load();
-  {
-    const engineAfter = await timeEngine(Math.ceil(runs / 2));
-    await bb.engine.dispose();
-    const med = median(engineSecs);
-    result.engine = {
-      engine: bb.engine.engine, backend: bb.engine.backend, inputSize: size, batch, runs: engineSecs.length,
-      median_s: r(med, 4), min_s: r(Math.min(...engineSecs), 4), max_s: r(Math.max(...engineSecs), 4),
-      images_per_s: r(batch / med), images_per_s_best: r(batch / Math.min(...engineSecs)),
-      images_per_s_before_pipeline: engineBefore, images_per_s_after_pipeline: engineAfter,
-    };
-  }
+  };
 
   // --- the tutorial's pipeline in PyTorch, same list and K ----------------------------------------
-  if (withTorch) {
-    loads.pytorch = load();
+  const timePytorch = async () => {
     // Debian's torch lives in the system python3's dist-packages; keep pyenv's variables out of it.
     const env = { ...process.env };
     for (const k of ['PYTHONPATH', 'PYTHONHOME', 'PYENV_VERSION']) delete env[k];
@@ -218,22 +208,41 @@ try {
     if (out.status !== 0 || !last.startsWith('{')) {
       throw new Error(`${python} ${torchScript} exited ${out.status}:\n${out.stderr.slice(-4000)}`);
     }
-    result.pytorch = JSON.parse(last);
-  }
-  loads.end = load();
+    return JSON.parse(last);
+  };
 
-  const ratioEngine = result.pipeline.views_per_s / result.engine.images_per_s;
-  result.ratios = {
-    pipeline_over_engine: r(ratioEngine, 3),
-    ...(result.pytorch ? { ours_over_pytorch: r(result.pipeline.views_per_s / result.pytorch.views_per_s, 2) } : {}),
+  const perRound = [];
+  for (let round = 0; round < rounds; round++) {
+    const entry = { round, loadavg_1_5_15_at_start: load() };
+    entry.engine = await timeEngine();
+    Object.assign(entry, await timePipeline(round));
+    if (withTorch) entry.pytorch_views_per_s = (await timePytorch()).views_per_s;
+    entry.pipeline_over_engine = r(entry.pipeline.views_per_s / entry.engine.images_per_s, 3);
+    if (withTorch) entry.ours_over_pytorch = r(entry.pipeline.views_per_s / entry.pytorch_views_per_s, 3);
+    perRound.push(entry);
+    console.error(`bench: round ${round + 1}/${rounds}: ${JSON.stringify(entry)}`);
+  }
+  await bb.engine.dispose();
+
+  const med = (f) => r(median(perRound.map(f)), 3);
+  result.engine = { engine: bb.engine.engine, backend: bb.engine.backend, inputSize: size, batch, parallel, images_per_run: imagesPerRun, runs_per_round: runs };
+  result.rounds_detail = perRound;
+  result.median = {
+    engine_images_per_s: med((e) => e.engine.images_per_s),
+    pipeline_views_per_s: med((e) => e.pipeline.views_per_s),
+    ...(withTorch ? { pytorch_views_per_s: med((e) => e.pytorch_views_per_s) } : {}),
+    pipeline_over_engine: med((e) => e.pipeline_over_engine),
+    ...(withTorch ? { ours_over_pytorch: med((e) => e.ours_over_pytorch) } : {}),
+    cache_file_over_payload: med((e) => e.cache.file_over_payload),
+    peak_rss_mb: r(Math.max(...perRound.map((e) => e.pipeline.peak_rss_mb)), 1),
   };
   result.goals = {
-    pipeline_over_engine_ge_0_85: ratioEngine >= 0.85,
-    cache_over_payload_le_1_15: result.cache.file_over_payload <= 1.15,
-    peak_rss_le_1_5_gb: result.pipeline.peak_rss_mb <= 1536,
-    ...(result.pytorch ? { ours_over_pytorch_ge_1_25: result.ratios.ours_over_pytorch >= 1.25 } : {}),
+    pipeline_over_engine_ge_0_85: result.median.pipeline_over_engine >= 0.85,
+    cache_over_payload_le_1_15: result.median.cache_file_over_payload <= 1.15,
+    peak_rss_le_1_5_gb: result.median.peak_rss_mb <= 1536,
+    ...(withTorch ? { ours_over_pytorch_ge_1_25: result.median.ours_over_pytorch >= 1.25 } : {}),
   };
-  result.loadavg_1_5_15 = loads;
+  result.loadavg_1_5_15 = { start: loads.start, end: load() };
   console.log(JSON.stringify(result, null, 1));
 } finally {
   if (flag('keep')) console.error(`bench: kept ${tmp}`);

@@ -12,6 +12,7 @@ import { RUN_FILES, pct, type CacheOpener } from '../train/command.js';
 import { loadHead, type HeadFile } from '../train/head.js';
 import type { EpochRecord } from '../train/loop.js';
 import { evaluateHead, type EvalResult } from './metrics.js';
+import { defaultBatch } from '../extract/backbone/engine.js';
 
 export interface EvalArgs {
   run: string;
@@ -156,7 +157,7 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
     await cache.pruneMembers(split, new Set(data.items.map((i) => i.path)));
     const progress = progressReporter('eval --data');
     const s = await extractFeatures([{ split, items: data.items, views: 0, clean: true }], {
-      engine: bb.engine, norm, preset, cache, seed: fp!.seed, batch: 32, onProgress: (p) => progress.update(p),
+      engine: bb.engine, norm, preset, cache, seed: fp!.seed, batch: defaultBatch(bb.engine), onProgress: (p) => progress.update(p),
     });
     progress.done();
     log(`eval --data: ${s.images} images, ${s.extracted} views extracted, ${s.alreadyCached} cached, ${s.failed.length} failed`);

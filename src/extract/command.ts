@@ -7,6 +7,7 @@ import type { Fingerprint } from '../cache/types.js';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 import { openBackbone } from './backbone/index.js';
+import { defaultBatch } from './backbone/engine.js';
 import { makeNormLut } from './normalize.js';
 import { getPreset } from './presets.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from './pipeline.js';
@@ -20,9 +21,10 @@ export interface ExtractArgs {
   views: number;
   cleanView: boolean;
   preset: 'seed' | 'standard';
-  batch: number;
+  batch?: number;
   seed: number;
   concurrency?: number;
+  commitViews: number;
   shard?: string;
   shards?: number;
   strict: boolean;
@@ -41,8 +43,9 @@ export const EXIT_INTERRUPTED = 130;
 function checkArgs(a: ExtractArgs): void {
   if (!a.train && !a.val) throw new UserError('extract needs --train DATA and/or --val DATA');
   if (!Number.isInteger(a.views) || a.views < 0) throw new UserError(`--views must be a whole number >= 0 (got ${a.views})`);
-  if (!Number.isInteger(a.batch) || a.batch < 1) throw new UserError(`--batch must be a whole number >= 1 (got ${a.batch})`);
+  if (a.batch !== undefined && (!Number.isInteger(a.batch) || a.batch < 1)) throw new UserError(`--batch must be a whole number >= 1 (got ${a.batch})`);
   if (!Number.isInteger(a.seed)) throw new UserError(`--seed must be a whole number (got ${a.seed})`);
+  if (!Number.isInteger(a.commitViews) || a.commitViews < 1) throw new UserError(`--commit-views must be a whole number >= 1 (got ${a.commitViews})`);
   if (a.concurrency !== undefined && (!Number.isInteger(a.concurrency) || a.concurrency < 1)) throw new UserError('--concurrency must be >= 1');
 }
 
@@ -71,7 +74,7 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   const onSignal = () => {
     if (stopRequested) return;
     stopRequested = true;
-    log('\nviewprobe: interrupt: finishing and committing the batch in flight (press Ctrl-C again to abort at once)');
+    log('\nviewprobe: interrupt: finishing and committing the batches in flight (press Ctrl-C again to abort at once)');
     process.once('SIGINT', () => process.exit(EXIT_INTERRUPTED));
   };
   try {
@@ -92,8 +95,8 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     const progress = progressReporter('extract');
     let strictFailure: string | undefined;
     const summary = await extractFeatures(jobs, {
-      engine: bb.engine, norm: makeNormLut(bb.preprocess), preset, cache, seed: a.seed, batch: a.batch,
-      concurrency: a.concurrency,
+      engine: bb.engine, norm: makeNormLut(bb.preprocess), preset, cache, seed: a.seed, batch: a.batch ?? defaultBatch(bb.engine),
+      concurrency: a.concurrency, commitViews: a.commitViews,
       inShard: shard ? (h) => inShard(h, shard) : undefined,
       shouldStop: () => stopRequested || (a.strict && strictFailure !== undefined),
       onProgress: (p) => progress.update(p),
@@ -102,7 +105,7 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     progress.done();
     printSummary(summary, a, bb.engine.engine, bb.engine.backend, bb.engine.device, cache.dir);
     if (summary.interrupted && stopRequested) {
-      log(`interrupted: everything up to the last finished batch is committed; rerun the same command to resume`);
+      log(`interrupted: every finished batch is committed; rerun the same command to resume`);
       return EXIT_INTERRUPTED;
     }
     if (a.strict && summary.failed.length > 0) {

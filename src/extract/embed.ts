@@ -3,10 +3,10 @@
 // image is reported on stderr and skipped; the others are still processed (exit code 3, as extract and predict).
 import type { DeviceChoice, EngineChoice } from './backbone/engine.js';
 import { openBackbone } from './backbone/index.js';
-import { decodeImage } from './decode.js';
+import { embedImages } from './embed-images.js';
 import { makeNormLut } from './normalize.js';
 import { getPreset, type PresetName } from './presets.js';
-import { UserError, errorMessage } from '../errors.js';
+import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 
 export interface EmbedArgs {
@@ -19,9 +19,6 @@ export interface EmbedArgs {
   preset?: PresetName;
   json?: boolean;
 }
-
-/** Images decoded and run together; small enough to keep memory modest, large enough for the engine. */
-const BATCH = 16;
 
 /** The shortest decimal that reads back as the same float32 (JSON stays exact but short). */
 export function float32String(x: number): number {
@@ -48,36 +45,18 @@ export async function runEmbed(opts: EmbedArgs): Promise<number> {
     ...(opts.device !== undefined ? { device: opts.device } : {}),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
-  const norm = makeNormLut(bb.preprocess);
-  const size = preset.inputSize;
-  const per = size * size * 3;
-  const input = new Float32Array(Math.min(BATCH, opts.images.length) * per);
   const results: EmbedResult[] = [];
   let failed = 0;
-
   try {
-    for (let start = 0; start < opts.images.length; start += BATCH) {
-      const paths = opts.images.slice(start, start + BATCH);
-      const decoded = await Promise.all(paths.map(async (path) => {
-        try {
-          return preset.evalImage(await decodeImage(path));
-        } catch (e) {
-          const msg = errorMessage(e);
-          // Decode errors already start with the file name.
-          log(`viewprobe: ${msg.startsWith(path) ? msg : `${path}: ${msg}`}`);
+    for await (const chunk of embedImages(opts.images, { engine: bb.engine, preset, norm: makeNormLut(bb.preprocess) })) {
+      for (const r of chunk) {
+        if ('error' in r) {
+          log(`viewprobe: ${r.error}`);
           failed++;
-          return undefined;
+        } else {
+          results.push({ image: r.path, features: r.features });
         }
-      }));
-      const ok: string[] = [];
-      decoded.forEach((img, i) => {
-        if (!img) return;
-        preset.renderEval(img, norm, input, ok.length * per);
-        ok.push(paths[i]!);
-      });
-      if (!ok.length) continue;
-      const feats = await bb.engine.embed(input.subarray(0, ok.length * per), ok.length, size, size);
-      ok.forEach((image, i) => results.push({ image, features: feats.slice(i * bb.dim, (i + 1) * bb.dim) }));
+      }
     }
   } finally {
     await bb.engine.dispose();

@@ -1,15 +1,14 @@
 // Stage one: every image is read and hashed once, decoded and resized once, and its missing views are
-// rendered by the preset's fused kernel straight into the batch buffer the engine consumes. Engine
-// batches run one at a time while the next batch is being filled; each finished batch is committed to
-// the cache in one transaction, so a killed run loses at most the batch in flight.
+// rendered by the preset's fused kernel straight into a batch buffer the engine consumes. The engine
+// runs up to `engine.parallel` batches at once (onnx: one single-threaded session per core, each in
+// its own worker thread) while this thread decodes and renders the next batch; one more full batch
+// waits in line so that a session that finishes never waits for this thread.
 //
-// onnxruntime-node runs a batch synchronously on the JS main thread (its session.run is a setImmediate
-// around a blocking native call), so this thread gets a turn only between batches, and every step
-// that needs it costs a whole batch of latency. Hence files are read synchronously (one turn instead
-// of four: decode.ts readImageFile) and enough images are kept in flight that the next batch is decoded while this one runs.
-// The view kernels stay on this thread, between batches. A render worker that overlapped them with
-// inference was tried and dropped: on the 2-core machine here it slowed the engine's parallel sections
-// by more than the rendering it hid (61.6 vs 64.6 views/s with 2 engine threads, no gain with 1).
+// Finished views are committed to the cache in one transaction once there are `commitViews` of them
+// (and at the end, or on a stop), so a killed run loses at most those plus the batches in flight.
+//
+// Files are read synchronously (one turn of the main thread instead of four: decode.ts readImageFile),
+// decoding runs on sharp's thread pool, and enough images are kept in flight to fill the batches ahead.
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import type { Engine } from './backbone/engine.js';
@@ -39,6 +38,11 @@ export interface ExtractOptions {
   cache: FeatureCache;
   seed: number;
   batch: number;
+  /**
+   * Finished views gathered into one cache transaction (default DEFAULT_COMMIT_VIEWS): a kill loses at
+   * most these plus the batches in flight. Fewer, larger values keep the LMDB file near the payload size.
+   */
+  commitViews?: number;
   /** Images in flight (read, decoding, or waiting for batch slots); default: defaultConcurrency(). */
   concurrency?: number;
   /** Images whose content hash is outside the shard are skipped entirely. */
@@ -118,21 +122,29 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
   const claimedClean = new Set<string>();
   const seen = new Set<string>();
 
-  // --- the batch buffers: fill one while the engine runs the other -----------------------------
-  const buffers = [new Float32Array(batchSize * viewFloats), new Float32Array(batchSize * viewFloats)];
-  let cur = 0;
+  // --- the batch buffers: one being filled, the others with the engine ----------------------------
+  const free = Array.from({ length: engine.parallel + 1 }, () => engine.allocInput(batchSize * viewFloats));
+  let buf = free.pop()!;
   let slots: Slot[] = [];
-  let inflight: Promise<void> = Promise.resolve();
+  const running = new Set<Promise<void>>();
   let failure: unknown;
+  const commitViews = Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS));
   const doneFeatures: Pending[] = [];
+  let doneViews = 0;
   const doneMembers: Member[] = [];
   const failures: Failure[] = [];
   const resolved: string[] = [];
 
-  const commitDone = async () => {
-    if (doneFeatures.length === 0 && doneMembers.length === 0 && failures.length === 0 && resolved.length === 0) return;
-    const features = doneFeatures.splice(0).map((p) => ({ hash: p.hash, kind: p.kind, start: p.start, data: p.data }));
-    await cache.commit({ features, members: doneMembers.splice(0), failures: failures.splice(0), resolved: resolved.splice(0) });
+  // Batches finish in any order; their commits still go one after the other.
+  let commits: Promise<void> = Promise.resolve();
+  const commitDone = () => {
+    commits = commits.then(async () => {
+      if (doneFeatures.length === 0 && doneMembers.length === 0 && failures.length === 0 && resolved.length === 0) return;
+      doneViews = 0;
+      const features = doneFeatures.splice(0).map((p) => ({ hash: p.hash, kind: p.kind, start: p.start, data: p.data }));
+      await cache.commit({ features, members: doneMembers.splice(0), failures: failures.splice(0), resolved: resolved.splice(0) });
+    });
+    return commits;
   };
 
   const finishTask = (task: ImageTask) => {
@@ -141,37 +153,41 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     imagesDone++;
   };
 
-  const runBatch = async (buf: Float32Array, batchSlots: Slot[]) => {
+  const runBatch = async (input: Float32Array, batchSlots: Slot[]) => {
     const n = batchSlots.length;
-    const feats = await engine.embed(n === batchSize ? buf : buf.subarray(0, n * viewFloats), n, size, size);
+    const feats = await engine.embed(n === batchSize ? input : input.subarray(0, n * viewFloats), n, size, size);
     for (let i = 0; i < n; i++) {
       const { pending, index } = batchSlots[i]!;
       pending.data.set(feats.subarray(i * dim, (i + 1) * dim), index * dim);
       if (++pending.filled === pending.count) {
         doneFeatures.push(pending);
+        doneViews += pending.count;
         if (--pending.owner.open === 0) finishTask(pending.owner);
       }
     }
     summary.extracted += n;
-    await commitDone();
+    if (doneViews >= commitViews) await commitDone();
   };
 
+  /** Hands the filled buffer to the engine and returns once another buffer is free to fill. */
   const flush = async () => {
-    if (slots.length === 0) return;
-    const buf = buffers[cur]!;
-    const batchSlots = slots;
-    slots = [];
-    cur ^= 1;
-    // One engine batch at a time; the other buffer is free to fill as soon as the previous batch is done.
-    const prev = inflight;
-    inflight = prev.then(() => runBatch(buf, batchSlots)).catch((e) => { failure ??= e; });
-    await prev;
+    if (slots.length > 0) {
+      const input = buf;
+      const batchSlots = slots;
+      slots = [];
+      const p: Promise<void> = runBatch(input, batchSlots)
+        .catch((e) => { failure ??= e; })
+        .finally(() => { running.delete(p); free.push(input); });
+      running.add(p);
+      while (free.length === 0) await Promise.race(running);
+      buf = free.pop()!;
+    }
     if (failure) throw failure;
   };
 
   /** Renders one view into the current buffer; flushes when it is full. */
   const addView = async (render: (out: Float32Array, offset: number) => void, slot: Slot) => {
-    render(buffers[cur]!, slots.length * viewFloats);
+    render(buf, slots.length * viewFloats);
     slots.push(slot);
     if (slots.length === batchSize) await flush();
   };
@@ -279,7 +295,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     }
     await serially(async () => {});
     await flush();
-    await inflight;
+    await Promise.all(running);
     if (failure) throw failure;
     await commitDone();
   } finally {
@@ -293,9 +309,16 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 }
 
 /**
+ * Views per cache transaction by default. Measured (bench/extract.mjs, 200 images, K=5): one commit
+ * per 8-view batch made the file 1.29x the payload (LMDB rounds each packed value up to whole pages);
+ * 64 views per commit brings it back to ~1.05-1.15x, and a kill then loses at most ~1 s of work.
+ */
+export const DEFAULT_COMMIT_VIEWS = 64;
+
+/**
  * Images in flight by default: an image admitted in one turn of the main thread is decoded (on sharp's
- * threads) during the next engine batch and rendered in the turn after it, so the images in flight
- * must hold the views of the batch being rendered plus the next one.
+ * threads) while earlier batches run and rendered in a later turn, so the images in flight must hold
+ * the views of the batch being rendered plus the next one, and never fewer than two per core.
  */
 export function defaultConcurrency(batch: number, viewsPerImage: number): number {
   return Math.max(2 * availableParallelism(), Math.ceil((2 * batch) / Math.max(1, viewsPerImage)) + 2);

@@ -63,7 +63,7 @@ describeShared('extract on broken inputs', ['data/tiny/train', 'weights/resnet18
   it('Ctrl-C (SIGINT) stops after committing the batch in flight, prints how to resume, and the rerun completes', async () => {
     const cache = join(tmp, 'sigint');
     const args = ['extract', '--train', sharedPath('data/tiny/train.txt'), '--cache', cache, '--weights', weights,
-      '--views', '3', '--batch', '4', '--concurrency', '1'];
+      '--views', '3', '--batch', '4', '--commit-views', '4', '--concurrency', '1'];
     const child = startCli(args);
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += String(d); });

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FeatureCache } from '../../src/cache/store.js';
+import type { Fingerprint } from '../../src/cache/types.js';
 import type { Engine } from '../../src/extract/backbone/engine.js';
+import { stubEngine, syntheticImages, type StubStats } from '../helpers/stub-engine.js';
 import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
 import { defaultConcurrency, extractFeatures } from '../../src/extract/pipeline.js';
 import { getPreset } from '../../src/extract/presets.js';
@@ -81,7 +83,7 @@ describeShared('extract on tiny', ['data/tiny/train.txt', 'weights/resnet18-rand
 
   it('a SIGKILL after the first committed batch, then a rerun, gives the same features as an uninterrupted run', async () => {
     const killed = join(tmp, 'killed');
-    const args = [...base, '--cache', killed, '--views', '2', '--batch', '4', '--concurrency', '2'];
+    const args = [...base, '--cache', killed, '--views', '2', '--batch', '4', '--commit-views', '4', '--concurrency', '2'];
     const child = startCli(args);
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += String(d); });
@@ -120,21 +122,60 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 
 // In process, with a stub engine: no backbone, so these run in well under a second.
 describe('extractFeatures with a stub engine', () => {
-  /** Features: the mean of a view's input and its first value, so views are told apart. */
-  const stubEngine = (): Engine => ({
-    engine: 'onnx', backend: 'stub', device: 'cpu', threads: 1, dim: 2,
-    async embed(input, n, h, w) {
-      const len = h * w * 3;
-      const out = new Float32Array(n * 2);
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (let j = i * len; j < (i + 1) * len; j++) s += input[j]!;
-        out[i * 2] = s / len;
-        out[i * 2 + 1] = input[i * len]!;
+  const stubFingerprint: Fingerprint = { arch: 'resnet18', weightsSha256: 'a'.repeat(64), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: 2 };
+
+  it('with several batches in flight finishing out of order, every view lands where one batch at a time puts it', async () => {
+    const paths = await syntheticImages(join(tmp, 'parallel-imgs'), 7);
+    const items = paths.map((path, i) => ({ path, label: i % 2 }));
+    const run = async (name: string, engine: Engine) => {
+      const cache = await FeatureCache.open(join(tmp, name), { exclusive: true });
+      try {
+        await cache.ensureFingerprint(stubFingerprint, ['a', 'b']);
+        const s = await extractFeatures([{ split: 'train', items, views: 3, clean: true }], {
+          engine, norm: makeNormLut(IMAGENET_PREPROCESS), preset: getPreset('seed'), cache, seed: 0, batch: 3,
+        });
+        expect(s.extracted).toBe(7 * 4);
+        return cache.readSplit('train');
+      } finally {
+        await cache.close();
       }
-      return out;
-    },
-    async dispose() {},
+    };
+    const stats: StubStats = { calls: 0, running: 0, maxRunning: 0, order: [] };
+    const serial = await run('serial-cache', stubEngine());
+    const parallel = await run('parallel-cache', stubEngine(3, (call) => [30, 5, 15][call % 3]!, stats));
+    // `parallel` batches with the engine, plus one waiting in line for the first session to free up
+    expect(stats.maxRunning).toBe(3 + 1);
+    expect(stats.order).not.toEqual([...stats.order].sort((a, b) => a - b));
+    expect(parallel.labels).toEqual(serial.labels);
+    expect(parallel.aug).toEqual(serial.aug);
+    expect(parallel.clean).toEqual(serial.clean);
+    // every view was really rendered (no view left as zeros in a reused buffer)
+    for (let i = 0; i < parallel.aug.length; i += 2) expect(parallel.aug[i]).not.toBe(0);
+  });
+
+  it('gathers finished views into transactions of at least --commit-views, and commits the rest at the end', async () => {
+    const paths = await syntheticImages(join(tmp, 'commit-imgs'), 7);
+    const cache = await FeatureCache.open(join(tmp, 'commit-cache'), { exclusive: true });
+    try {
+      await cache.ensureFingerprint(stubFingerprint, ['a']);
+      const commits: number[] = [];
+      const commit = cache.commit.bind(cache);
+      cache.commit = (b) => {
+        commits.push(b.features.reduce((s, f) => s + f.data.length / 2, 0));
+        return commit(b);
+      };
+      const s = await extractFeatures([{ split: 'train', items: paths.map((path) => ({ path, label: 0 })), views: 3, clean: false }], {
+        engine: stubEngine(2), norm: makeNormLut(IMAGENET_PREPROCESS), preset: getPreset('seed'), cache, seed: 0, batch: 2, commitViews: 6,
+      });
+      expect(s.extracted).toBe(21);
+      expect(commits.reduce((a, b) => a + b, 0)).toBe(21);
+      // 11 engine batches, but only ceil(21 / 6) = 4 transactions at most: 6+ views each but the last
+      expect(commits.length).toBeLessThanOrEqual(4);
+      for (const c of commits.slice(0, -1)) expect(c).toBeGreaterThanOrEqual(6);
+      expect(cache.readSplit('train').labels.length).toBe(7);
+    } finally {
+      await cache.close();
+    }
   });
 
   it('records a FIFO, a directory and a missing file as failures instead of waiting on them', async () => {
@@ -149,9 +190,7 @@ describe('extractFeatures with a stub engine', () => {
     const paths = [good, fifo, join(dir, 'folder.jpg'), join(dir, 'gone.jpg')];
     const cache = await FeatureCache.open(join(tmp, 'odd-cache'), { exclusive: true });
     try {
-      await cache.ensureFingerprint({
-        arch: 'resnet18', weightsSha256: 'a'.repeat(64), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: 2,
-      }, ['a']);
+      await cache.ensureFingerprint(stubFingerprint, ['a']);
       const s = await extractFeatures([{ split: 'train', items: paths.map((path) => ({ path, label: 0 })), views: 2, clean: true }], {
         engine: stubEngine(), norm: makeNormLut(IMAGENET_PREPROCESS), preset: getPreset('seed'), cache, seed: 0, batch: 4,
       });

@@ -68,7 +68,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
     ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
     ...(opts.quiet !== undefined ? { quiet: opts.quiet } : {}),
   });
-  const file = await readSafetensors(resolved.path);
+  const file = resolved.file ?? await readSafetensors(resolved.path);
   const net = buildResNet(file, opts.backbone);
   // The raw tensors are no longer needed once folded; let them go before the engine copies weights.
   file.tensors.clear();

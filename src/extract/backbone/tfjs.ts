@@ -105,6 +105,8 @@ export async function createTfjsEngine(net: FoldedResNet, opts: TfjsEngineOption
     device: loaded.device,
     threads: loaded.threads,
     dim: net.dim,
+    parallel: 1,
+    allocInput: (floats: number) => new Float32Array(floats),
     tf: loaded,
     embed: (input, n, h, w) => run('features', input, n, h, w),
     ...(fc ? { logits: (input: Float32Array, n: number, h: number, w: number) => run('logits', input, n, h, w) } : {}),

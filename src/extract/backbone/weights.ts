@@ -2,10 +2,9 @@
 // safetensors, downloaded once into a per-user cache. A download lands in a temp file and is renamed
 // into place only once complete (length, sha256, safetensors structure), so a partial file is never
 // used; its size and sha256 go into a sidecar JSON that is checked each time the file is reused.
-import { hashFile } from '../../data/hash.js';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { homedir } from 'node:os';
@@ -14,6 +13,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError, errorMessage } from '../../errors.js';
 import { log } from '../../log.js';
+import { readSafetensors, type SafetensorsFile } from './safetensors.js';
 
 /** timm's copy of torchvision's ResNet18 IMAGENET1K_V1, with torchvision's tensor names. */
 export const DEFAULT_WEIGHTS_URL = 'https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors';
@@ -128,36 +128,6 @@ function get(url: string, opts: DownloadOptions, redirectsLeft: number): Promise
 }
 
 
-/**
- * Cheap structural check that a file is a complete safetensors file: the header parses and the
- * tensors' byte ranges end exactly at the end of the file. Catches bodies cut short by a server
- * that sent no Content-Length.
- */
-export async function checkSafetensorsComplete(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
-    if (size < 8) throw new Error(`not a safetensors file (${size} bytes)`);
-    const len = Buffer.alloc(8);
-    await fh.read(len, 0, 8, 0);
-    const n = len.readBigUInt64LE(0);
-    if (n > BigInt(Math.min(size - 8, 100 * 1024 * 1024))) throw new Error('not a safetensors file (header length beyond the end of the file)');
-    const header = Buffer.alloc(Number(n));
-    await fh.read(header, 0, header.length, 8);
-    let json: Record<string, { data_offsets?: [number, number] }>;
-    try {
-      json = JSON.parse(header.toString('utf8'));
-    } catch {
-      throw new Error('not a safetensors file (header is not JSON)');
-    }
-    let end = 0;
-    for (const [k, v] of Object.entries(json)) if (k !== '__metadata__' && Array.isArray(v?.data_offsets)) end = Math.max(end, Number(v.data_offsets[1]));
-    if (8 + Number(n) + end !== size) throw new Error(`incomplete safetensors file: ${size} bytes, its header needs ${8 + Number(n) + end}`);
-  } finally {
-    await fh.close();
-  }
-}
-
 interface Sidecar {
   url: string;
   size: number;
@@ -178,6 +148,8 @@ export interface ResolveOptions {
 export interface ResolvedWeights {
   path: string;
   source: 'file' | 'cache' | 'download';
+  /** The file, already read and checked when the cache or a download needed that anyway (read it once). */
+  file?: SafetensorsFile;
 }
 
 /** The weights file to load: `--weights`, or the default downloaded once into the cache dir. */
@@ -195,11 +167,12 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   const say = (m: string) => { if (!opts.quiet) log(m); };
 
   const reused = await checkCached(dest, url, expected);
-  if (reused === true) return { path: dest, source: 'cache' };
+  if (reused && typeof reused !== 'string') return { path: dest, source: 'cache', file: reused };
   if (reused) say(`weights: the cached ${dest} ${reused}; downloading it again`);
 
   say(`weights: downloading the default ${arch} weights (torchvision IMAGENET1K_V1) from ${url}`);
   const progress = opts.quiet ? undefined : progressPrinter();
+  let file: SafetensorsFile | undefined;
   try {
     const got = await downloadFile({
       url,
@@ -207,7 +180,15 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
       ...(expected ? { expectedSha256: expected } : {}),
       ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
-      validate: checkSafetensorsComplete,
+      // The whole structure, so that a body cut short by a server that sent no Content-Length is refused.
+      validate: async (tmpPath) => {
+        try {
+          file = await readSafetensors(tmpPath);
+        } catch (e) {
+          // The temp file's name means nothing to the user.
+          throw new Error(errorMessage(e).replace(`${tmpPath}: `, 'the downloaded file is '));
+        }
+      },
       ...(progress ? { onProgress: progress.update } : {}),
     });
     progress?.done();
@@ -215,7 +196,7 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
     await writeFile(`${dest}.json.tmp`, JSON.stringify(sidecar, null, 2) + '\n');
     await rename(`${dest}.json.tmp`, `${dest}.json`);
     say(`weights: saved ${dest} (${got.size} bytes, sha256 ${got.sha256})`);
-    return { path: dest, source: 'download' };
+    return { path: dest, source: 'download', ...(file ? { file: { ...file, path: dest } } : {}) };
   } catch (e) {
     progress?.done();
     const why = errorMessage(e).split('\n')[0];
@@ -223,25 +204,34 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   }
 }
 
-/** true when the cached file matches its sidecar (and the expected sha256); else why not, or undefined if absent. */
-async function checkCached(dest: string, url: string, expected: string | undefined): Promise<true | string | undefined> {
+/**
+ * The cached file, read and checked against its sidecar (and the expected sha256); else why it cannot
+ * be used, or undefined if there is none. Reading it here is the read the backbone needs anyway.
+ */
+async function checkCached(dest: string, url: string, expected: string | undefined): Promise<SafetensorsFile | string | undefined> {
   let side: Sidecar;
   try {
     side = JSON.parse(await readFile(`${dest}.json`, 'utf8')) as Sidecar;
   } catch {
     return undefined;
   }
+  let st;
   try {
-    const st = await stat(dest);
-    if (side.url !== url) return 'was downloaded from another URL';
-    if (st.size !== side.size) return `is ${st.size} bytes, its record says ${side.size}`;
-    const sha = await hashFile(dest);
-    if (sha !== side.sha256) return 'does not match its recorded sha256';
-    if (expected && sha !== expected) return `has sha256 ${sha}, not the expected ${expected}`;
-    return true;
+    st = await stat(dest);
   } catch {
     return 'is missing';
   }
+  if (side.url !== url) return 'was downloaded from another URL';
+  if (st.size !== side.size) return `is ${st.size} bytes, its record says ${side.size}`;
+  let file: SafetensorsFile;
+  try {
+    file = await readSafetensors(dest);
+  } catch (e) {
+    return `cannot be read (${errorMessage(e).split('\n')[0]})`;
+  }
+  if (file.sha256 !== side.sha256) return 'does not match its recorded sha256';
+  if (expected && file.sha256 !== expected) return `has sha256 ${file.sha256}, not the expected ${expected}`;
+  return file;
 }
 
 function progressPrinter() {
