@@ -12,13 +12,18 @@ export interface BackboneArgs {
   threads?: number;
 }
 
-function backboneOptions<T>(y: Argv<T>) {
+/** Where the backbone runs; eval and predict take the architecture from the run, so only these. */
+function runtimeOptions<T>(y: Argv<T>) {
   return y
     .option('weights', { type: 'string', describe: 'backbone weights (safetensors); default: download resnet18 IMAGENET1K_V1 once' })
-    .option('backbone', { type: 'string', default: 'resnet18', describe: 'architecture of the default weights' })
     .option('engine', { choices: ['auto', 'onnx', 'tfjs'] as const, default: 'auto' as const, describe: 'backbone runtime' })
     .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const })
     .option('threads', { type: 'number', describe: 'CPU threads for the backbone (default: all cores)' });
+}
+
+function backboneOptions<T>(y: Argv<T>) {
+  return runtimeOptions(y)
+    .option('backbone', { type: 'string', default: 'resnet18', describe: 'architecture of the default weights' });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -63,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./train/command.js').then((m) => m.runTrain(a as never))))
     .command('eval', 'report best accuracy, per-class accuracy, confusion and top-5 of a run', (y) =>
-      backboneOptions(y)
+      runtimeOptions(y)
         .option('run', { type: 'string', demandOption: true })
         .option('data', { type: 'string', describe: 'data never seen in training (list or folder)' })
         .option('cache', { type: 'string', describe: 'cache for --data features (default: the run\'s)' })
@@ -71,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./eval/command.js').then((m) => m.runEval(a as never))))
     .command('predict <images..>', 'classify new photos with a trained run', (y) =>
-      backboneOptions(y)
+      runtimeOptions(y)
         .positional('images', { type: 'string', array: true, demandOption: true })
         .option('run', { type: 'string', demandOption: true })
         .option('top', { type: 'number', default: 5 })

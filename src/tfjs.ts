@@ -27,6 +27,11 @@ function firstLine(e: unknown): string {
 
 async function tryBackend(tf: typeof TF, name: TfBackendName, threads: number): Promise<void> {
   if (name === 'tfjs-node-gpu' || name === 'tfjs-node') {
+    // TensorFlow sizes its CPU thread pools from these when the binding creates its eager context
+    // (tensorflow/core/common_runtime/process_util.cc), so they must be set before the import; a
+    // value the user exported wins. (tfjs-node cannot be installed here: this path is untested.)
+    process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
+    process.env.TF_NUM_INTEROP_THREADS ??= '1';
     // Importing the binding registers the 'tensorflow' backend on the shared tfjs instance.
     await import(name === 'tfjs-node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
     if (!(await tf.setBackend('tensorflow'))) throw new Error('backend "tensorflow" did not initialise');
@@ -49,7 +54,7 @@ async function tryBackend(tf: typeof TF, name: TfBackendName, threads: number): 
  */
 function actualThreads(tf: typeof TF, name: TfBackendName, asked: number): number {
   if (name === 'cpu') return 1;
-  if (name !== 'wasm') return asked;
+  if (name !== 'wasm') return Number(process.env.TF_NUM_INTRAOP_THREADS) || asked;
   const b = tf.backend() as { wasm?: { tfjs?: { getThreadsCount?: () => number } } };
   return b.wasm?.tfjs?.getThreadsCount?.() ?? 1;
 }

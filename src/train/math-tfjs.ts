@@ -7,6 +7,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { loadTf, type TfBackendName } from '../tfjs.js';
 import type { Head } from './head.js';
 import type { Batch, EvalSums, HeadMath } from './math.js';
+import { ADAM_DEFAULTS } from './schedule.js';
 
 export const DEFAULT_TF_ORDER: TfBackendName[] = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
 
@@ -50,11 +51,12 @@ export class TfHeadMath implements HeadMath {
 
   private adam(p: TF.Variable, g: TF.Tensor, m: TF.Variable, v: TF.Variable, lr: number): void {
     const tf = this.tf;
-    const bc1 = 1 - 0.9 ** this.t;
-    const bc2 = 1 - 0.999 ** this.t;
-    const mNew = tf.add(m, tf.mul(tf.sub(g, m), 1 - 0.9));
-    const vNew = tf.add(tf.mul(v, 0.999), tf.mul(tf.mul(g, g), 1 - 0.999));
-    const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bc2)), 1e-8);
+    const { beta1, beta2, eps } = ADAM_DEFAULTS;
+    const bc1 = 1 - beta1 ** this.t;
+    const bc2 = 1 - beta2 ** this.t;
+    const mNew = tf.add(m, tf.mul(tf.sub(g, m), 1 - beta1));
+    const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.mul(g, g), 1 - beta2));
+    const denom = tf.add(tf.div(tf.sqrt(vNew), Math.sqrt(bc2)), eps);
     m.assign(mNew);
     v.assign(vNew);
     p.assign(tf.add(p, tf.mul(tf.div(mNew, denom), -(lr / bc1))));

@@ -4,6 +4,7 @@
 import type { Head } from './head.js';
 import type { Batch, EvalSums, HeadMath } from './math.js';
 import { instantiateKernels, type HeadKernels } from './wasm-kernels.js';
+import { ADAM_DEFAULTS } from './schedule.js';
 
 const PAGE = 65536;
 const MEMORY_LIMIT = 3.5 * 2 ** 30;
@@ -120,9 +121,10 @@ export class WasmHeadMath implements HeadMath {
       k.bwd(x, G, Z, dp4, nc);
     }
     this.t++;
-    const bc1 = 1 - 0.9 ** this.t;
-    const bc2 = 1 - 0.999 ** this.t;
-    k.adam(P, G, this.M, this.V, this.paramFloats * 4, 1 - 0.9, 0.999, 1 - 0.999, Math.sqrt(bc2), 1e-8, -(lr / bc1));
+    const { beta1, beta2, eps } = ADAM_DEFAULTS;
+    const bc1 = 1 - beta1 ** this.t;
+    const bc2 = 1 - beta2 ** this.t;
+    k.adam(P, G, this.M, this.V, this.paramFloats * 4, 1 - beta1, beta2, 1 - beta2, Math.sqrt(bc2), eps, -(lr / bc1));
     return lossSum;
   }
 

@@ -9,6 +9,9 @@ export interface AdamOptions {
 
 const f = Math.fround;
 
+/** torch.optim.Adam's defaults, the recipe's; every head-math backend uses these. */
+export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
+
 /**
  * Adam over float32 parameters, updated in place. Per element, in torch's order and with each
  * tensor op rounded to float32 as torch does (its vectorised kernels may fuse a multiply-add, so the
@@ -28,9 +31,9 @@ export class Adam {
   private readonly v: Float32Array[];
 
   constructor(readonly params: Float32Array[], opts: AdamOptions = {}) {
-    this.beta1 = opts.beta1 ?? 0.9;
-    this.beta2 = opts.beta2 ?? 0.999;
-    this.eps = opts.eps ?? 1e-8;
+    this.beta1 = opts.beta1 ?? ADAM_DEFAULTS.beta1;
+    this.beta2 = opts.beta2 ?? ADAM_DEFAULTS.beta2;
+    this.eps = opts.eps ?? ADAM_DEFAULTS.eps;
     this.m = params.map((p) => new Float32Array(p.length));
     this.v = params.map((p) => new Float32Array(p.length));
   }
