@@ -1,5 +1,5 @@
-// The head's three hot loops as WebAssembly SIMD (f32x4), assembled here from opcodes so that no
-// toolchain or binary blob is needed. Measured on this machine (bench/train.mjs): the plain-JS loops
+// The head's three hot loops as WebAssembly SIMD (f32x4), assembled from opcodes (src/wasm/assembler.ts)
+// so that no toolchain or binary blob is needed. Measured on this machine (bench/train.mjs): the plain-JS loops
 // and tfjs (wasm backend) both need ~6 s for the recipe's 50 epochs on food101-10's shape; these
 // kernels bring it under the 2 s goal, because V8 runs scalar JS at ~1 multiply-add per cycle
 // while f32x4 does four.
@@ -11,93 +11,9 @@
 //   adam(p, g, m, v, nbytes, w1, b2, w2, bc2sqrt, eps, stepSize):  torch's Adam update, lane-wise,
 //     each op rounded to float32 exactly like the scalar Adam in schedule.ts (IEEE ops are exact per lane).
 
-const I32 = 0x7f, F32 = 0x7d, V128 = 0x7b;
+import { Code, F32, I32, V128, compileKernels, type WasmMemory } from '../wasm/assembler.js';
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-/** A function body under construction: a flat byte list with one helper per instruction used. */
-class Code {
-  readonly bytes: number[] = [];
-  private readonly localTypes: number[] = [];
-
-  constructor(private readonly nParams: number) {}
-
-  local(type: number): number {
-    this.localTypes.push(type);
-    return this.nParams + this.localTypes.length - 1;
-  }
-
-  private op(...b: number[]): this {
-    this.bytes.push(...b);
-    return this;
-  }
-
-  get(i: number) { return this.op(0x20, ...uleb(i)); }
-  set(i: number) { return this.op(0x21, ...uleb(i)); }
-  tee(i: number) { return this.op(0x22, ...uleb(i)); }
-  i32(v: number) { return this.op(0x41, ...sleb(v)); }
-  add() { return this.op(0x6a); }
-  mul() { return this.op(0x6c); }
-  gtU() { return this.op(0x4b); }
-  ltU() { return this.op(0x49); }
-  geU() { return this.op(0x4f); }
-  block() { return this.op(0x02, 0x40); }
-  loop() { return this.op(0x03, 0x40); }
-  end() { return this.op(0x0b); }
-  br(depth: number) { return this.op(0x0c, ...uleb(depth)); }
-  brIf(depth: number) { return this.op(0x0d, ...uleb(depth)); }
-  f32Load(offset = 0) { return this.op(0x2a, 2, ...uleb(offset)); }
-  f32Store(offset = 0) { return this.op(0x38, 2, ...uleb(offset)); }
-  f32Add() { return this.op(0x92); }
-  private simd(code: number) { return this.op(0xfd, ...uleb(code)); }
-  vLoad() { return this.simd(0x00).op(4, 0); }
-  vStore() { return this.simd(0x0b).op(4, 0); }
-  vZero() { return this.simd(0x0c).op(...new Array<number>(16).fill(0)); }
-  splat() { return this.simd(0x13); }
-  lane(i: number) { return this.simd(0x1f).op(i); }
-  vAdd() { return this.simd(0xe4); }
-  vSub() { return this.simd(0xe5); }
-  vMul() { return this.simd(0xe6); }
-  vDiv() { return this.simd(0xe7); }
-  vSqrt() { return this.simd(0xe3); }
-
-  /** Body with its local declarations, as the code section wants it. */
-  encode(): number[] {
-    const decl: number[] = [];
-    const groups: [number, number][] = [];
-    for (const t of this.localTypes) {
-      const g = groups[groups.length - 1];
-      if (g && g[1] === t) g[0]++;
-      else groups.push([1, t]);
-    }
-    decl.push(...uleb(groups.length));
-    for (const [n, t] of groups) decl.push(...uleb(n), t);
-    const body = [...decl, ...this.bytes, 0x0b];
-    return [...uleb(body.length), ...body];
-  }
-}
+export type { WasmMemory };
 
 /** Loops over classes in groups of G (4, then 1 for the rest), each group in one pass over the row. */
 function classGroups(code: Code, c: number, nc: number, wr: number, dp4: number, groupBody: (G: number) => void): void {
@@ -199,52 +115,6 @@ function adam(): Code {
   return code;
 }
 
-function section(id: number, payload: number[]): number[] {
-  return [id, ...uleb(payload.length), ...payload];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function name(s: string): number[] {
-  const b = [...Buffer.from(s, 'utf8')];
-  return [...uleb(b.length), ...b];
-}
-
-function moduleBytes(): Uint8Array {
-  const funcs: { name: string; params: number[]; code: Code }[] = [
-    { name: 'fwd', params: [I32, I32, I32, I32, I32, I32], code: fwd() },
-    { name: 'bwd', params: [I32, I32, I32, I32, I32], code: bwd() },
-    { name: 'adam', params: [I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32], code: adam() },
-  ];
-  const types = funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0]);
-  const exports = [
-    ...funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]),
-    [...name('memory'), 0x02, 0],
-  ];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, vec(types)),
-    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
-    ...section(5, vec([[0x00, ...uleb(1)]])), // one memory, 1 page to start, grown by the caller
-    ...section(7, vec(exports)),
-    ...section(10, vec(funcs.map((f) => f.code.encode()))),
-  ]);
-}
-
-/** The few WebAssembly APIs used here (the project's tsconfig has no DOM lib, which is where their types live). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-
-export interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-
 export interface HeadKernels {
   memory: WasmMemory;
   fwd(x: number, w: number, b: number, z: number, dp4: number, nc: number): void;
@@ -252,21 +122,9 @@ export interface HeadKernels {
   adam(p: number, g: number, m: number, v: number, nbytes: number, w1: number, b2: number, w2: number, bc2sqrt: number, eps: number, stepSize: number): void;
 }
 
-let compiled: object | null | undefined;
-
 /** A fresh instance of the kernels (own memory), or null where WebAssembly SIMD is unavailable. */
-export function instantiateKernels(): HeadKernels | null {
-  if (compiled === undefined) {
-    const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-    try {
-      const bytes = moduleBytes();
-      compiled = wasm && wasm.validate(bytes) ? new wasm.Module(bytes) : null;
-    } catch {
-      compiled = null;
-    }
-  }
-  if (!compiled) return null;
-  const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-  const inst = new wasm.Instance(compiled, {});
-  return inst.exports as unknown as HeadKernels;
-}
+export const instantiateKernels = compileKernels<HeadKernels>(() => [
+  { name: 'fwd', params: [I32, I32, I32, I32, I32, I32], code: fwd() },
+  { name: 'bwd', params: [I32, I32, I32, I32, I32], code: bwd() },
+  { name: 'adam', params: [I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32], code: adam() },
+]);

@@ -1,6 +1,6 @@
 // One onnxruntime session in a worker thread. onnxruntime-node's session.run blocks the thread that
 // calls it, so on the main thread it would stop decoding and view rendering for a whole batch; here
-// it blocks only this worker. Protocol (see onnx.ts): workerData = { model, options }; the worker
+// it blocks only this worker. Requests are run one at a time, in the order they came. Protocol (see onnx.ts): workerData = { model, options }; the worker
 // answers { ready: true } or { error }, then one { id, data } or { id, error } per { id, input, dims, output }.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -40,7 +40,7 @@ function ownCopy(input: Float32Array): Float32Array {
 
 try {
   const session = await ort.InferenceSession.create(init.model, init.options);
-  port.on('message', async (req: RunRequest) => {
+  const handle = async (req: RunRequest) => {
     try {
       const feed = new ort.Tensor('float32', ownCopy(req.input), req.dims);
       const result = await session.run({ input: feed }, [req.output]);
@@ -49,7 +49,10 @@ try {
     } catch (e) {
       port.postMessage({ id: req.id, error: message(e) } satisfies RunReply);
     }
-  });
+  };
+  // One request at a time, in order: the next may arrive while this one runs, and they share `own`.
+  let chain = Promise.resolve();
+  port.on('message', (req: RunRequest) => { chain = chain.then(() => handle(req)); });
   port.postMessage({ ready: true });
 } catch (e) {
   port.postMessage({ error: message(e) });

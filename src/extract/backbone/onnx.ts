@@ -111,6 +111,8 @@ export interface OnnxEngineOptions {
    * thread, each single-threaded; CUDA: one).
    */
   workers?: number;
+  /** Batches each worker holds at once (default 2: the next one waits in the worker, not here). */
+  queueDepth?: number;
   logits?: boolean;
   /** Extra session options, for benchmarks that compare settings. */
   session?: Ort.InferenceSession.SessionOptions;
@@ -164,10 +166,11 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     ...opts.session,
   };
   const model = buildOnnxModel(net, { logits: withLogits });
+  const depth = Math.max(1, Math.floor(opts.queueDepth ?? Number(process.env.VIEWPROBE_ONNX_DEPTH ?? 2)));
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
     ...options,
     intraOpNumThreads: opts.session?.intraOpNumThreads ?? Math.max(1, Math.floor(threads / workers) + (i < threads % workers ? 1 : 0)),
-  })));
+  })), depth);
 
   const run = (output: 'features' | 'logits', input: Float32Array, n: number, h: number, w: number) => {
     const len = n * h * w * 3;
@@ -180,7 +183,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     backend: cuda ? 'onnxruntime cuda' : 'onnxruntime cpu',
     device: opts.device,
     threads,
-    parallel: workers,
+    parallel: workers * depth,
     dim: net.dim,
     allocInput: (floats) => new Float32Array(new SharedArrayBuffer(floats * 4)),
     embed: (input, n, h, w) => run('features', input, n, h, w),
@@ -202,24 +205,27 @@ interface Job {
   reject: (e: Error) => void;
 }
 
-/** Sessions in worker threads; a batch goes to the first idle one, the rest wait in order. */
+/**
+ * Sessions in worker threads. Each worker holds up to `depth` requests, so that when it finishes a
+ * batch the next one is already in its own queue: handing it over from here would wait until this
+ * thread is done rendering views. Further requests wait here, in order.
+ */
 class WorkerPool {
-  private idle: Worker[] = [];
   private readonly queue: Job[] = [];
-  private readonly busy = new Map<Worker, Job & { id: number }>();
+  private readonly pending = new Map<Worker, Map<number, Job>>();
   private nextId = 0;
   private closed = false;
 
-  private constructor(private readonly workers: Worker[]) {
-    this.idle = [...workers];
+  private constructor(private readonly workers: Worker[], readonly depth: number) {
     for (const w of workers) {
+      this.pending.set(w, new Map());
       w.on('message', (m: RunReply) => this.done(w, m));
       w.on('error', (e) => this.crashed(w, e));
       w.on('exit', (code) => { if (!this.closed) this.crashed(w, new Error(`onnxruntime worker exited (code ${code})`)); });
     }
   }
 
-  static async start(model: Uint8Array, options: Ort.InferenceSession.SessionOptions[]): Promise<WorkerPool> {
+  static async start(model: Uint8Array, options: Ort.InferenceSession.SessionOptions[], depth: number): Promise<WorkerPool> {
     const workers: Worker[] = [];
     try {
       await Promise.all(options.map(async (opts) => {
@@ -242,7 +248,7 @@ class WorkerPool {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    return new WorkerPool(workers);
+    return new WorkerPool(workers, depth);
   }
 
   run(req: Omit<RunRequest, 'id'>): Promise<Float32Array> {
@@ -254,31 +260,35 @@ class WorkerPool {
   }
 
   private dispatch(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const w = this.idle.shift()!;
-      const job = { ...this.queue.shift()!, id: this.nextId++ };
-      this.busy.set(w, job);
+    while (this.queue.length > 0) {
+      // The live worker with the fewest requests, if it has room.
+      let best: Worker | undefined;
+      for (const [w, jobs] of this.pending) if (!best || jobs.size < this.pending.get(best)!.size) best = w;
+      if (!best || this.pending.get(best)!.size >= this.depth) return;
+      const job = this.queue.shift()!;
+      const id = this.nextId++;
+      this.pending.get(best)!.set(id, job);
       // A plain (non-shared) input is copied by postMessage, so the caller may reuse it at once.
-      w.postMessage({ ...job.req, id: job.id } satisfies RunRequest);
+      best.postMessage({ ...job.req, id } satisfies RunRequest);
     }
   }
 
   private done(w: Worker, m: RunReply): void {
-    const job = this.busy.get(w);
-    if (!job || job.id !== m.id) return;
-    this.busy.delete(w);
-    this.idle.push(w);
+    const jobs = this.pending.get(w);
+    const job = jobs?.get(m.id);
+    if (!job) return;
+    jobs!.delete(m.id);
     if ('error' in m) job.reject(new Error(m.error));
     else job.resolve(m.data);
     this.dispatch();
   }
 
   private crashed(w: Worker, e: Error): void {
-    const job = this.busy.get(w);
-    this.busy.delete(w);
-    this.idle = this.idle.filter((x) => x !== w);
-    job?.reject(e);
-    if (this.idle.length === 0 && this.busy.size === 0) {
+    const jobs = this.pending.get(w);
+    if (!jobs) return;
+    this.pending.delete(w);
+    for (const job of jobs.values()) job.reject(e);
+    if (this.pending.size === 0) {
       for (const q of this.queue.splice(0)) q.reject(e);
     }
   }
