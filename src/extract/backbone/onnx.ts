@@ -166,7 +166,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     ...opts.session,
   };
   const model = buildOnnxModel(net, { logits: withLogits });
-  const depth = Math.max(1, Math.floor(opts.queueDepth ?? Number(process.env.VIEWPROBE_ONNX_DEPTH ?? 2)));
+  const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
     ...options,
     intraOpNumThreads: opts.session?.intraOpNumThreads ?? Math.max(1, Math.floor(threads / workers) + (i < threads % workers ? 1 : 0)),

@@ -44,3 +44,46 @@ function describeModel(model: (typeof MODELS)[number]) {
     expect(relErr(one, row(all, 2, net.dim))).toBeLessThan(1e-6);
   });
 }
+
+describeShared('onnx engine: sessions in worker threads', ['weights/resnet18-random.safetensors'], () => {
+  let net: FoldedResNet;
+  let engine: Engine;
+  beforeAll(async () => {
+    net = buildResNet(await readSafetensors(weightsPath('resnet18')));
+    engine = await createOnnxEngine(net, { device: 'cpu', threads: 2 });
+  });
+  afterAll(() => engine?.dispose());
+
+  it('runs one single-threaded session per thread, two batches queued in each', () => {
+    expect(engine.threads).toBe(2);
+    expect(engine.parallel).toBe(4);
+    expect(engine.allocInput(12).buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it('many batches at once, shared or plain inputs, each answer goes to its own call', async () => {
+    const per = 48 * 40 * 3;
+    const inputs = Array.from({ length: 7 }, (_, i) => {
+      const x = i % 2 ? engine.allocInput(2 * per) : new Float32Array(2 * per);
+      for (let j = 0; j < x.length; j++) x[j] = Math.sin(j * 0.01 * (i + 1));
+      return x;
+    });
+    const together = await Promise.all(inputs.map((x) => engine.embed(x, 2, 48, 40)));
+    for (let i = 0; i < inputs.length; i++) {
+      const alone = await engine.embed(inputs[i]!, 2, 48, 40);
+      expect(relErr(together[i]!, alone), `batch ${i}`).toBeLessThan(1e-6);
+    }
+    expect(relErr(together[0]!, together[1]!)).toBeGreaterThan(1e-3);
+  });
+
+  it('a failed run rejects that call only; the engine goes on, and after dispose every call is refused', async () => {
+    const x = new Float32Array(2 * 8 * 8 * 3);
+    await expect(engine.embed(x, 2, 64, 64)).rejects.toThrow(/input holds 384 floats/);
+    // An empty image: onnxruntime's own error comes back from the worker.
+    await expect(engine.embed(new Float32Array(0), 1, 0, 0)).rejects.toThrow(/Invalid input shape/);
+    expect((await engine.embed(x, 2, 8, 8)).length).toBe(2 * 512);
+    const e2 = await createOnnxEngine(net, { device: 'cpu', threads: 1 });
+    expect(e2.parallel).toBe(2);
+    await e2.dispose();
+    await expect(e2.embed(x, 2, 8, 8)).rejects.toThrow(/disposed/);
+  });
+});
