@@ -110,7 +110,7 @@ if (engines.includes('onnx')) {
   }
   for (const [name, opts] of variants) {
     const e = await createOnnxEngine(net, { device: 'cpu', threads, ...opts });
-    contenders.push({ name, backend: `${e.backend}, ${e.parallel} session(s)`, threads: e.threads, once: (b) => timeEngine(e, b), close: () => e.dispose() });
+    contenders.push({ name, backend: `${e.backend}, ${opts.workers ?? threads} session(s), ${e.parallel} batches in flight`, threads: e.threads, once: (b) => timeEngine(e, b), close: () => e.dispose() });
   }
 }
 

@@ -1,5 +1,5 @@
 // A long extract must survive anything in the data and any interruption: broken files are skipped
-// and recorded, --strict makes them an error, Ctrl-C commits the batch in flight and says how to resume.
+// and recorded, --strict makes them an error, Ctrl-C commits the batches in flight and says how to resume.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync, copyFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,7 @@ describeShared('extract on broken inputs', ['data/tiny/train', 'weights/resnet18
     expect(r.stderr).toMatch(/--strict: \d+ image\(s\) could not be read/);
   });
 
-  it('Ctrl-C (SIGINT) stops after committing the batch in flight, prints how to resume, and the rerun completes', async () => {
+  it('Ctrl-C (SIGINT) stops after committing the batches in flight, prints how to resume, and the rerun completes', async () => {
     const cache = join(tmp, 'sigint');
     const args = ['extract', '--train', sharedPath('data/tiny/train.txt'), '--cache', cache, '--weights', weights,
       '--views', '3', '--batch', '4', '--commit-views', '4', '--concurrency', '1'];
