@@ -40,6 +40,8 @@ function ownCopy(input: Float32Array): Float32Array {
 
 try {
   const session = await ort.InferenceSession.create(init.model, init.options);
+  // The session has its own copy of the weights now: let the model bytes (~100 MB for resnet50) go.
+  (init as Partial<WorkerInit>).model = undefined;
   const handle = async (req: RunRequest) => {
     try {
       const feed = new ort.Tensor('float32', ownCopy(req.input), req.dims);

@@ -1,6 +1,7 @@
 // Engine "onnx": the folded ResNet written as an ONNX graph in memory (weights as raw_data
 // initializers) and run by onnxruntime-node. The graph takes NHWC float32 with a dynamic batch and
-// transposes to NCHW itself, so callers fill one packed buffer for every engine.
+// transposes to NCHW itself, so callers fill one packed buffer for every engine. Sessions live in
+// worker threads (onnx-worker.ts), so that a running batch never blocks the main thread.
 import { availableParallelism } from 'node:os';
 import onnxProto from 'onnx-proto';
 import type * as Ort from 'onnxruntime-node';
@@ -155,8 +156,6 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
   const withLogits = !!(opts.logits && net.fc);
   const options: Ort.InferenceSession.SessionOptions = {
     executionProviders: cuda ? ['cuda'] : ['cpu'],
-    // Each worker gets its share of the cores; the remainder goes to the first ones.
-    intraOpNumThreads: 1,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
@@ -167,6 +166,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
   };
   const model = buildOnnxModel(net, { logits: withLogits });
   const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
+  // Each worker gets its share of the cores (the remainder goes to the first ones).
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
     ...options,
     intraOpNumThreads: opts.session?.intraOpNumThreads ?? Math.max(1, Math.floor(threads / workers) + (i < threads % workers ? 1 : 0)),
