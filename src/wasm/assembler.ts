@@ -75,8 +75,6 @@ export class Code {
   vSqrt() { return this.simd(0xe3); }
   // integer memory and SIMD ops (the resize kernels)
   sub() { return this.op(0x6b); }
-  shl() { return this.op(0x74); }
-  ltS() { return this.op(0x48); }
   i32Load(offset = 0) { return this.op(0x28, 2, ...uleb(offset)); }
   /** v128.load32_zero: 4 bytes into lane 0 of an i32x4, the rest zero. */
   vLoad32Zero() { return this.simd(0x5c).op(0, 0); }
@@ -112,11 +110,11 @@ export class Code {
   }
 }
 
-export function section(id: number, payload: number[]): number[] {
+function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
 }
 
-export function vec(items: number[][]): number[] {
+function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
 
