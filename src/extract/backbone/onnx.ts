@@ -142,17 +142,23 @@ export async function onnxCudaAvailable(): Promise<boolean> {
   }
 }
 
+/** CPU sessions at most, however many cores; see createOnnxEngine. */
+const MAX_CPU_SESSIONS = 4;
+
 /**
- * On CPU the engine is `threads` single-threaded sessions, each in a worker thread, running batches
- * side by side. Measured here against one session with 2 intra-op threads (bench/engines.mjs,
- * bench/extract.mjs): the same images/s for the engine alone, but inside the pipeline the main thread
- * keeps decoding and rendering while both workers infer, and a core taken by that work stalls only
- * one worker's batch, not a parallel section that waits at a barrier for its slowest thread.
+ * On CPU the engine is `threads` single-threaded sessions (at most MAX_CPU_SESSIONS, then several
+ * threads each), each in a worker thread, running batches side by side. Measured here against one
+ * session with 2 intra-op threads (bench/engines.mjs, bench/extract.mjs): about the same images/s
+ * for the engine alone, but inside the pipeline the main thread keeps decoding and rendering while
+ * both workers infer, and a core taken by that work stalls only one worker's batch, not a parallel
+ * section that waits at a barrier for its slowest thread.
  */
 export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOptions): Promise<Engine> {
   const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
   const cuda = opts.device === 'cuda';
-  const workers = Math.max(1, Math.floor(opts.workers ?? (cuda ? 1 : threads)));
+  // Each session holds its own weights and arena (resnet50: ~0.4 GB), so past MAX_CPU_SESSIONS cores
+  // the sessions share them out as intra-op threads instead (unmeasured here: this machine has 2).
+  const workers = Math.max(1, Math.floor(opts.workers ?? (cuda ? 1 : Math.min(threads, MAX_CPU_SESSIONS))));
   const withLogits = !!(opts.logits && net.fc);
   const options: Ort.InferenceSession.SessionOptions = {
     executionProviders: cuda ? ['cuda'] : ['cpu'],

@@ -83,6 +83,10 @@ describeShared('onnx engine: sessions in worker threads', ['weights/resnet18-ran
     expect((await engine.embed(x, 2, 8, 8)).length).toBe(2 * 512);
     const e2 = await createOnnxEngine(net, { device: 'cpu', threads: 1 });
     expect(e2.parallel).toBe(2);
+    // Past 4 cores the sessions take several threads each instead of multiplying (memory).
+    const e6 = await createOnnxEngine(net, { device: 'cpu', threads: 6 });
+    expect([e6.threads, e6.parallel]).toEqual([6, 4 * 2]);
+    await e6.dispose();
     await e2.dispose();
     await expect(e2.embed(x, 2, 8, 8)).rejects.toThrow(/disposed/);
   });
