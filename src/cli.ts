@@ -75,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
         .option('report', { type: 'string', describe: 'write a self-contained HTML report here' })
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./eval/command.js').then((m) => m.runEval(a as never))))
+    .command('compare <runs..>', 'best and final accuracy of several runs side by side, with a summary of runs that differ only by seed', (y) =>
+      y.positional('runs', { type: 'string', array: true, demandOption: true })
+        .option('json', { type: 'boolean', default: false }),
+      (a) => run(import('./eval/compare.js').then((m) => m.runCompare(a as never))))
     .command('predict <images..>', 'classify new photos with a trained run', (y) =>
       runtimeOptions(y)
         .positional('images', { type: 'string', array: true, demandOption: true })
