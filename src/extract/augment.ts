@@ -382,40 +382,19 @@ export function renderSeedView(
   }
 }
 
-/** The same fused pass, to uint8 RGB (for tests against torchvision's pixels, and for previews). */
+/** lut[c * 256 + v] = v for RGB: through it the float kernel writes a view's bytes unchanged (0..255 are exact floats). */
+const IDENTITY_LUT: NormLut = { lut: Float32Array.from({ length: 768 }, (_, i) => i & 255), srcChannel: [0, 1, 2] };
+
+/**
+ * The same fused pass, to uint8 RGB (for tests against torchvision's pixels, and for previews): the
+ * float kernel itself through an identity table, so the pixels the tests pin are the ones extract uses.
+ */
 export function renderSeedViewU8(prepared: RgbImage, p: SeedViewParams, size: number, out?: Uint8Array): RgbImage {
-  checkPrepared(prepared, size);
   const n = size * size * 3;
   const dst = out ?? new Uint8Array(n);
   if (dst.length < n) throw new RangeError(`seed view: output buffer holds ${dst.length} bytes, needs ${n}`);
-  const walk = planSeedView(prepared, p, size);
-  if (!walk) {
-    dst.set(seedViewSteps(prepared, p, size).data);
-    return { data: dst, width: size, height: size };
-  }
-  const { width: w, height: h, data: src } = prepared;
-  let o = 0;
-  let rowX = walk.x0;
-  let rowY = walk.y0;
-  for (let r = 0; r < size; r++, rowX += walk.dxRow, rowY += walk.dyRow) {
-    let xx = rowX;
-    let yy = rowY;
-    for (let c = 0; c < size; c++, xx += walk.dxCol, yy += walk.dyCol, o += 3) {
-      const xin = (xx | 0) >> 16;
-      const yin = (yy | 0) >> 16;
-      if (xin < 0 || xin >= w || yin < 0 || yin >= h) {
-        dst[o] = dst[o + 1] = dst[o + 2] = 0;
-        continue;
-      }
-      const s = (yin * w + xin) * 3;
-      if (p.gray) {
-        dst[o] = dst[o + 1] = dst[o + 2] = luma(src[s]!, src[s + 1]!, src[s + 2]!);
-      } else {
-        dst[o] = src[s]!;
-        dst[o + 1] = src[s + 1]!;
-        dst[o + 2] = src[s + 2]!;
-      }
-    }
-  }
+  const floats = new Float32Array(n);
+  renderSeedView(prepared, p, size, IDENTITY_LUT, floats, 0);
+  dst.set(floats);
   return { data: dst, width: size, height: size };
 }
