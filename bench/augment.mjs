@@ -6,11 +6,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { decodeImage } from '../dist/extract/decode.js';
-import { getPreset } from '../dist/extract/presets.js';
-import { IMAGENET_PREPROCESS, makeNormLut } from '../dist/extract/normalize.js';
+import { decodeImage } from '../dist/image/decode.js';
+import { getPreset } from '../dist/image/presets.js';
+import { IMAGENET_PREPROCESS, makeNormLut } from '../dist/image/normalize.js';
 import { sharedPath } from '../dist/shared.js';
-import { resizeBilinear, useResizePasses } from '../dist/extract/resize.js';
+import { resizeBilinear, useResizePasses } from '../dist/image/resize.js';
 
 const nImages = Number(process.argv[2] ?? 100);
 const views = Number(process.argv[3] ?? 10);

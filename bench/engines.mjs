@@ -20,14 +20,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => join(root, 'dist', p);
-if (!existsSync(dist('extract/backbone/onnx.js'))) {
+if (!existsSync(dist('backbone/onnx.js'))) {
   console.error('bench: dist/ is missing; run `npx tsc -p tsconfig.json` first');
   process.exit(2);
 }
-const { readSafetensors } = await import(dist('extract/backbone/safetensors.js'));
-const { buildResNet, forwardMacs, resnetSpec } = await import(dist('extract/backbone/spec.js'));
-const { createOnnxEngine } = await import(dist('extract/backbone/onnx.js'));
-const { createTfjsEngine } = await import(dist('extract/backbone/tfjs.js'));
+const { readSafetensors } = await import(dist('backbone/safetensors.js'));
+const { buildResNet, forwardMacs, resnetSpec } = await import(dist('backbone/spec.js'));
+const { createOnnxEngine } = await import(dist('backbone/onnx.js'));
+const { createTfjsEngine } = await import(dist('backbone/tfjs.js'));
 const { sharedPath } = await import(dist('shared.js'));
 
 function arg(name, fallback) {

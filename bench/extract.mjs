@@ -22,7 +22,7 @@
 // Child mode: run the CLI in this process and report its peak RSS, so that the parent reads the
 // pipeline's own memory (not the bench's). Kept before any heavy import.
 if (process.argv[2] === '--child') {
-  const { main } = await import(new URL('../dist/cli.js', import.meta.url).href);
+  const { main } = await import(new URL('../dist/cli/main.js', import.meta.url).href);
   const code = await main(process.argv.slice(3));
   const ru = process.resourceUsage();
   process.stderr.write(`\nbench-child ${JSON.stringify({ maxRssKiB: ru.maxRSS, userCpuUs: ru.userCPUTime, systemCpuUs: ru.systemCPUTime, code })}\n`);
@@ -37,15 +37,15 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = (p) => join(here, '..', 'dist', p);
-if (!existsSync(dist('cli.js'))) {
+if (!existsSync(dist('cli/main.js'))) {
   console.error('bench: dist/ is missing; run `npx tsc -p tsconfig.json` first');
   process.exit(2);
 }
 const { sharedPath } = await import(dist('shared.js'));
-const { openBackbone } = await import(dist('extract/backbone/index.js'));
-const { makeNormLut } = await import(dist('extract/normalize.js'));
-const { getPreset } = await import(dist('extract/presets.js'));
-const { decodeImage } = await import(dist('extract/decode.js'));
+const { openBackbone } = await import(dist('backbone/index.js'));
+const { makeNormLut } = await import(dist('image/normalize.js'));
+const { getPreset } = await import(dist('image/presets.js'));
+const { decodeImage } = await import(dist('image/decode.js'));
 const { FeatureCache } = await import(dist('cache/store.js'));
 const { hashBytes } = await import(dist('data/hash.js'));
 

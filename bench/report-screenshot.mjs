@@ -20,7 +20,7 @@ const pngFile = join(outDir, 'report.png');
 
 let html;
 if (opt('run')) {
-  const { runEval } = await import('../dist/eval/command.js');
+  const { runEval } = await import('../dist/cli/eval.js');
   await runEval({ run: opt('run'), json: false, report: htmlFile });
 } else {
   // Overlapping classes so the confusion matrix has off-diagonal mass.

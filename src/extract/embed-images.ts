@@ -2,10 +2,10 @@
 // on sharp's threads, rendered into batch buffers and run with as many batches in flight as the
 // engine runs at once, and the results come back in the order of the paths. An image that cannot be
 // read gets its error instead of features; the others go on.
-import { defaultBatch, type Engine } from './backbone/engine.js';
-import { decodeImage } from './decode.js';
-import type { NormLut } from './normalize.js';
-import type { Preset } from './presets.js';
+import { defaultBatch, type Engine } from '../backbone/engine.js';
+import { decodeImage } from '../image/decode.js';
+import type { NormLut } from '../image/normalize.js';
+import type { Preset } from '../image/presets.js';
 import { errorMessage } from '../errors.js';
 
 export type EmbeddedImage = { path: string; features: Float32Array } | { path: string; error: string };

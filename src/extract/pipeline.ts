@@ -11,11 +11,11 @@
 // decoding runs on sharp's thread pool, and enough images are kept in flight to fill the batches ahead.
 import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
-import type { Engine } from './backbone/engine.js';
-import type { NormLut } from './normalize.js';
-import type { Preset } from './presets.js';
-import type { RgbImage } from './decode.js';
-import { decodeImage, readImageFile } from './decode.js';
+import type { Engine } from '../backbone/engine.js';
+import type { NormLut } from '../image/normalize.js';
+import type { Preset } from '../image/presets.js';
+import type { RgbImage } from '../image/decode.js';
+import { decodeImage, readImageFile } from '../image/decode.js';
 import type { FeatureCache } from '../cache/store.js';
 import type { Failure, Member } from '../cache/types.js';
 import type { DatasetItem } from '../data/dataset.js';

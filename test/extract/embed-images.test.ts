@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { embedImages, type EmbeddedImage } from '../../src/extract/embed-images.js';
-import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
-import { getPreset } from '../../src/extract/presets.js';
+import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
+import { getPreset } from '../../src/image/presets.js';
 import { stubEngine, syntheticImages, type StubStats } from '../helpers/stub-engine.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-embed-images-'));

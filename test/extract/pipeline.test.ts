@@ -8,11 +8,11 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FeatureCache } from '../../src/cache/store.js';
 import type { Fingerprint } from '../../src/cache/types.js';
-import type { Engine } from '../../src/extract/backbone/engine.js';
+import type { Engine } from '../../src/backbone/engine.js';
 import { stubEngine, syntheticImages, type StubStats } from '../helpers/stub-engine.js';
-import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
+import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
 import { defaultConcurrency, extractFeatures } from '../../src/extract/pipeline.js';
-import { getPreset } from '../../src/extract/presets.js';
+import { getPreset } from '../../src/image/presets.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
 import { runCliJson, startCli, waitForCommittedViews } from '../helpers/cli.js';
 

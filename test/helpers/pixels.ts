@@ -2,8 +2,8 @@
 // torchvision pixels pinned in ../shared/weights/seed-augment-reference.json.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { decodeImage, type RgbImage } from '../../src/extract/decode.js';
-import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, makeNormLut } from '../../src/extract/normalize.js';
+import { decodeImage, type RgbImage } from '../../src/image/decode.js';
+import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
 import { sharedPath } from './shared.js';
 
 export const sha256 = (d: Uint8Array): string => createHash('sha256').update(d).digest('hex');

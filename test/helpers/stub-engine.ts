@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { Engine } from '../../src/extract/backbone/engine.js';
+import type { Engine } from '../../src/backbone/engine.js';
 
 export interface StubStats {
   calls: number;

@@ -7,10 +7,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FeatureCache } from '../../src/cache/store.js';
 import type { SplitFeatures } from '../../src/cache/types.js';
-import { runEval } from '../../src/eval/command.js';
+import { runEval } from '../../src/cli/eval.js';
 import { openCacheForReading } from '../../src/train/cache-reader.js';
-import { runTrain } from '../../src/train/command.js';
+import { runTrain } from '../../src/cli/train.js';
 import { fingerprint, separable } from './fixtures.js';
+import { argsWith } from '../helpers/args.js';
+import { evalBuilder, trainBuilder } from '../../src/cli/commands.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -77,14 +79,14 @@ describe('train and eval on a real LMDB cache', () => {
   it('train writes a run that eval reads back, with the cache fingerprint in the head', async () => {
     const out = quiet();
     const run = join(dir, 'run');
-    await runTrain({ cache: join(dir, 'cache'), out: run, epochs: 10, lr: 1e-2, stepSize: 5, gamma: 0.5, batch: 8, seed: 0, views: 'aug', json: true });
+    await runTrain(argsWith(trainBuilder, { cache: join(dir, 'cache'), out: run, epochs: 10, lr: 1e-2, stepSize: 5, gamma: 0.5, batch: 8, seed: 0, views: 'aug', json: true }));
     const t = JSON.parse(out.pop()!);
     expect(t.best.valAcc).toBe(1);
     const head = JSON.parse(await readFile(join(run, 'head-best.json'), 'utf8'));
     const cache = await FeatureCache.open(join(dir, 'cache'), { readOnly: true });
     expect(head.fingerprintId).toBe(cache.info()!.fingerprintId);
     await cache.close();
-    await runEval({ run, json: true });
+    await runEval(argsWith(evalBuilder, { run, json: true }));
     const e = JSON.parse(out.pop()!);
     expect(e.eval.n).toBe(15);
     expect(e.eval.accuracy).toBe(1);
@@ -94,10 +96,10 @@ describe('train and eval on a real LMDB cache', () => {
   it('refuses --views clean on a cache without clean views, and an empty or foreign folder', async () => {
     quiet();
     const base = { out: join(dir, 'r2'), epochs: 2, lr: 1e-2, stepSize: 5, gamma: 0.5, batch: 8, seed: 0, json: false };
-    await expect(runTrain({ ...base, cache: join(dir, 'noclean'), views: 'clean' })).rejects.toThrow(/--views clean needs the clean view/);
+    await expect(runTrain(argsWith(trainBuilder, { ...base, cache: join(dir, 'noclean'), views: 'clean' }))).rejects.toThrow(/--views clean needs the clean view/);
     const empty = join(dir, 'empty');
     await (await FeatureCache.open(empty)).close();
-    await expect(runTrain({ ...base, cache: empty, views: 'aug' })).rejects.toThrow(/is empty/);
-    await expect(runTrain({ ...base, cache: join(dir, 'run'), views: 'aug' })).rejects.toThrow(/is not a viewprobe cache/);
+    await expect(runTrain(argsWith(trainBuilder, { ...base, cache: empty, views: 'aug' }))).rejects.toThrow(/is empty/);
+    await expect(runTrain(argsWith(trainBuilder, { ...base, cache: join(dir, 'run'), views: 'aug' }))).rejects.toThrow(/is not a viewprobe cache/);
   });
 });

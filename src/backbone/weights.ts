@@ -1,0 +1,261 @@
+// Where the backbone weights come from: `--weights FILE`, or the default ResNet18 IMAGENET1K_V1
+// safetensors, downloaded once into a per-user cache. A download lands in a temp file and is renamed
+// into place only once complete (length, sha256, safetensors structure), so a partial file is never
+// used; its size and sha256 go into a sidecar JSON that is checked each time the file is reused.
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { homedir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UserError, errorMessage } from '../errors.js';
+import { log } from '../log.js';
+import { readSafetensors, type SafetensorsFile } from './safetensors.js';
+
+/** timm's copy of torchvision's ResNet18 IMAGENET1K_V1, with torchvision's tensor names. */
+export const DEFAULT_WEIGHTS_URL = 'https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors';
+export const DEFAULT_ARCH = 'resnet18';
+
+/** `$VIEWPROBE_HOME`, else `$XDG_CACHE_HOME/viewprobe`, else `~/.cache/viewprobe`. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VIEWPROBE_HOME) return resolve(env.VIEWPROBE_HOME);
+  if (env.XDG_CACHE_HOME) return resolve(env.XDG_CACHE_HOME, 'viewprobe');
+  return join(homedir(), '.cache', 'viewprobe');
+}
+
+export interface DownloadOptions {
+  url: string;
+  dest: string;
+  /** Lower-case hex; a mismatch fails the download. */
+  expectedSha256?: string;
+  /** Until the response headers arrive. */
+  connectTimeoutMs?: number;
+  /** Longest silence allowed while the body streams. */
+  idleTimeoutMs?: number;
+  maxRedirects?: number;
+  /** Refuse bodies larger than this (a ResNet file is < 1 GB). */
+  maxBytes?: number;
+  /** Checks the complete temp file before it is renamed into place; throws to reject it. */
+  validate?: (tmpPath: string) => Promise<void>;
+  onProgress?: (received: number, total: number | undefined) => void;
+}
+
+export interface Downloaded {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Downloads `url` to `dest` atomically. Throws plain Errors with a one-line reason. */
+export async function downloadFile(opts: DownloadOptions): Promise<Downloaded> {
+  const dir = dirname(opts.dest);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(opts.dest)}.${process.pid}.${Math.random().toString(36).slice(2)}.part`);
+  try {
+    const res = await get(opts.url, opts, opts.maxRedirects ?? 5);
+    const lenHeader = res.headers['content-length'];
+    const total = lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
+    const maxBytes = opts.maxBytes ?? 1 << 30;
+    if (total !== undefined && total > maxBytes) {
+      res.destroy();
+      throw new Error(`the server announces ${total} bytes, more than the ${maxBytes}-byte limit`);
+    }
+    const hash = createHash('sha256');
+    let received = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        if (received > maxBytes) return done(new Error(`the body exceeds the ${maxBytes}-byte limit`));
+        hash.update(chunk);
+        opts.onProgress?.(received, total);
+        done(null, chunk);
+      },
+    });
+    const idle = opts.idleTimeoutMs ?? 30_000;
+    res.setTimeout(idle, () => res.destroy(new Error(`no data for ${idle / 1000}s after ${received} bytes (idle timeout)`)));
+    try {
+      await pipeline(res, meter, createWriteStream(tmp, { flags: 'wx' }));
+    } catch (e) {
+      const why = errorMessage(e);
+      throw new Error(/premature close|aborted|ECONNRESET|socket hang up/i.test(why)
+        ? `the connection closed after ${received}${total !== undefined ? ` of ${total}` : ''} bytes`
+        : why);
+    }
+    if (total !== undefined && received !== total) throw new Error(`truncated: got ${received} of ${total} bytes`);
+    const sha256 = hash.digest('hex');
+    if (opts.expectedSha256 && sha256 !== opts.expectedSha256.toLowerCase()) {
+      throw new Error(`checksum mismatch: sha256 ${sha256}, expected ${opts.expectedSha256.toLowerCase()}`);
+    }
+    await opts.validate?.(tmp);
+    await rename(tmp, opts.dest);
+    return { path: opts.dest, size: received, sha256 };
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+function get(url: string, opts: DownloadOptions, redirectsLeft: number): Promise<http.IncomingMessage> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return Promise.reject(new Error(`invalid URL "${url}"`));
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return Promise.reject(new Error(`unsupported URL scheme "${u.protocol}"`));
+  const connect = opts.connectTimeoutMs ?? 15_000;
+  return new Promise((resolvePromise, reject) => {
+    const req = (u.protocol === 'https:' ? https : http).get(u, { headers: { 'user-agent': 'viewprobe' } });
+    const timer = setTimeout(() => req.destroy(new Error(`no response within ${connect / 1000}s (connect timeout)`)), connect);
+    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location) {
+        res.resume();
+        if (redirectsLeft <= 0) return reject(new Error(`too many redirects (last to ${res.headers.location})`));
+        return resolvePromise(get(new URL(res.headers.location, u).toString(), opts, redirectsLeft - 1));
+      }
+      if (status !== 200) {
+        res.resume();
+        return reject(new Error(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''} from ${u.host}`));
+      }
+      resolvePromise(res);
+    });
+  });
+}
+
+
+interface Sidecar {
+  url: string;
+  size: number;
+  sha256: string;
+  downloaded: string;
+}
+
+export interface ResolveOptions {
+  weights?: string;
+  backbone?: string;
+  quiet?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** For tests: shorter timeouts. */
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+}
+
+export interface ResolvedWeights {
+  path: string;
+  source: 'file' | 'cache' | 'download';
+  /** The file, already read and checked when the cache or a download needed that anyway (read it once). */
+  file?: SafetensorsFile;
+}
+
+/** The weights file to load: `--weights`, or the default downloaded once into the cache dir. */
+export async function resolveWeights(opts: ResolveOptions = {}): Promise<ResolvedWeights> {
+  if (opts.weights) return { path: resolve(opts.weights), source: 'file' };
+  const arch = (opts.backbone ?? DEFAULT_ARCH).toLowerCase();
+  if (arch !== DEFAULT_ARCH) {
+    throw new UserError(`there are no default weights for ${arch} (only ${DEFAULT_ARCH}); pass --weights FILE (a ${arch} safetensors file)`);
+  }
+  const env = opts.env ?? process.env;
+  const url = env.VIEWPROBE_WEIGHTS_URL || DEFAULT_WEIGHTS_URL;
+  const expected = env.VIEWPROBE_WEIGHTS_SHA256?.trim().toLowerCase() || undefined;
+  // One file per URL, so that overriding the URL never reuses another file.
+  const dest = join(cacheDir(env), 'weights', `${arch}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.safetensors`);
+  const say = (m: string) => { if (!opts.quiet) log(m); };
+
+  const reused = await checkCached(dest, url, expected);
+  if (reused && typeof reused !== 'string') return { path: dest, source: 'cache', file: reused };
+  if (reused) say(`weights: the cached ${dest} ${reused}; downloading it again`);
+
+  say(`weights: downloading the default ${arch} weights (torchvision IMAGENET1K_V1) from ${url}`);
+  const progress = opts.quiet ? undefined : progressPrinter();
+  let file: SafetensorsFile | undefined;
+  try {
+    const got = await downloadFile({
+      url,
+      dest,
+      ...(expected ? { expectedSha256: expected } : {}),
+      ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
+      // The whole structure, so that a body cut short by a server that sent no Content-Length is refused.
+      validate: async (tmpPath) => {
+        try {
+          file = await readSafetensors(tmpPath);
+        } catch (e) {
+          // The temp file's name means nothing to the user.
+          throw new Error(errorMessage(e).replace(`${tmpPath}: `, 'the downloaded file is '));
+        }
+      },
+      ...(progress ? { onProgress: progress.update } : {}),
+    });
+    progress?.done();
+    const sidecar: Sidecar = { url, size: got.size, sha256: got.sha256, downloaded: new Date().toISOString() };
+    await writeFile(`${dest}.json.tmp`, JSON.stringify(sidecar, null, 2) + '\n');
+    await rename(`${dest}.json.tmp`, `${dest}.json`);
+    say(`weights: saved ${dest} (${got.size} bytes, sha256 ${got.sha256})`);
+    return { path: dest, source: 'download', ...(file ? { file: { ...file, path: dest } } : {}) };
+  } catch (e) {
+    progress?.done();
+    const why = errorMessage(e).split('\n')[0];
+    throw new UserError(`cannot get the default ${arch} weights from ${url}: ${why}; pass --weights FILE (a ResNet safetensors file)`);
+  }
+}
+
+/**
+ * The cached file, read and checked against its sidecar (and the expected sha256); else why it cannot
+ * be used, or undefined if there is none. Reading it here is the read the backbone needs anyway.
+ */
+async function checkCached(dest: string, url: string, expected: string | undefined): Promise<SafetensorsFile | string | undefined> {
+  let side: Sidecar;
+  try {
+    side = JSON.parse(await readFile(`${dest}.json`, 'utf8')) as Sidecar;
+  } catch {
+    return undefined;
+  }
+  let st;
+  try {
+    st = await stat(dest);
+  } catch {
+    return 'is missing';
+  }
+  if (side.url !== url) return 'was downloaded from another URL';
+  if (st.size !== side.size) return `is ${st.size} bytes, its record says ${side.size}`;
+  let file: SafetensorsFile;
+  try {
+    file = await readSafetensors(dest);
+  } catch (e) {
+    return `cannot be read (${errorMessage(e).split('\n')[0]})`;
+  }
+  if (file.sha256 !== side.sha256) return 'does not match its recorded sha256';
+  if (expected && file.sha256 !== expected) return `has sha256 ${file.sha256}, not the expected ${expected}`;
+  return file;
+}
+
+function progressPrinter() {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  let lastQuarter = -1;
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  return {
+    update(received: number, total: number | undefined) {
+      const now = Date.now();
+      if (tty) {
+        if (now - last < 200) return;
+        last = now;
+        process.stderr.write(`\r  ${mb(received)}${total ? ` / ${mb(total)} MB (${Math.floor((100 * received) / total)}%)` : ' MB'}   `);
+      } else if (total) {
+        const q = Math.floor((4 * received) / total);
+        if (q > lastQuarter && q < 4) {
+          lastQuarter = q;
+          log(`  ${mb(received)} / ${mb(total)} MB`);
+        }
+      }
+    },
+    done() {
+      if (tty && last) process.stderr.write('\n');
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// The command line's surface: every command's options, in one place, with their ranges. Each
+// command's arguments type is derived from its builder here (ArgsOf), and its work lives in
+// src/cli/<command>.ts, loaded only when that command runs (so that `train` never loads the
+// backbone runtimes or the image decoder).
+import type { Argv } from 'yargs';
+import { PRESET_NAMES } from '../image/presets.js';
+import { backboneOptions, jsonOption, numberOption, runtimeOptions, SEED } from './options.js';
+
+/** Views and batches far beyond these are typos; a batch is also checked against memory when the input size is known. */
+export const LIMITS = {
+  views: { min: 0, max: 1000, int: true },
+  extractBatch: { min: 1, max: 1024, int: true },
+  concurrency: { min: 1, max: 1024, int: true },
+  commitViews: { min: 1, max: 100_000, int: true },
+  shards: { min: 1, max: 100_000, int: true },
+  epochs: { min: 1, max: 100_000, int: true },
+  lr: { min: 0, max: 10, minExclusive: true },
+  stepSize: { min: 1, max: 100_000, int: true },
+  gamma: { min: 0, max: 1, minExclusive: true },
+  trainBatch: { min: 1, max: 1_000_000, int: true },
+  top: { min: 1, max: 100_000, int: true },
+} as const;
+
+export const embedBuilder = (y: Argv) =>
+  jsonOption(backboneOptions(y))
+    .positional('images', { type: 'string', array: true, demandOption: true })
+    .option('preset', { choices: PRESET_NAMES, default: 'seed' as const });
+
+export const extractBuilder = (y: Argv) =>
+  jsonOption(backboneOptions(y))
+    .option('train', { type: 'string', requiresArg: true, describe: 'training data: folder of class folders, or list file' })
+    .option('val', { type: 'string', requiresArg: true, describe: 'validation data' })
+    .option('cache', { type: 'string', default: 'cache', requiresArg: true, describe: 'cache directory (LMDB)' })
+    .option('views', { ...numberOption('augmented views per training image (K)', LIMITS.views, 'views'), default: 10 })
+    .option('clean-view', { type: 'boolean', default: true, describe: 'also keep the eval-transform view of each training image' })
+    .option('preset', { choices: PRESET_NAMES, default: 'seed' as const })
+    .option('batch', numberOption('views per engine batch (default: 8 on CPU, 32 on a GPU)', LIMITS.extractBatch, 'batch'))
+    .option('seed', { ...numberOption('augmentation seed', SEED, 'seed'), default: 0 })
+    .option('concurrency', numberOption('images in flight (default: enough to fill two batches)', LIMITS.concurrency, 'concurrency'))
+    .option('commit-views', { ...numberOption('finished views per cache transaction (a kill loses at most these plus the batches in flight)', LIMITS.commitViews, 'commit-views'), default: 64 })
+    .option('shard', { type: 'string', requiresArg: true, describe: 'i/n: process a stable subset (also JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID with --shards or their COUNT variables)' })
+    .option('shards', numberOption('shard count when the index comes from JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID (or VIEWPROBE_SHARDS)', LIMITS.shards, 'shards'))
+    .option('strict', { type: 'boolean', default: false, describe: 'any unreadable image is an error' });
+
+export const trainBuilder = (y: Argv) =>
+  jsonOption(y)
+    .option('cache', { type: 'string', default: 'cache', requiresArg: true })
+    .option('out', { type: 'string', demandOption: true, requiresArg: true, describe: 'run directory to write' })
+    .option('force', { type: 'boolean', default: false, describe: 'replace an existing run in --out' })
+    .option('epochs', { ...numberOption('epochs', LIMITS.epochs, 'epochs'), default: 50 })
+    .option('lr', { ...numberOption('Adam learning rate', LIMITS.lr, 'lr'), default: 1e-3 })
+    .option('step-size', { ...numberOption('StepLR: epochs between learning-rate drops', LIMITS.stepSize, 'step-size'), default: 5 })
+    .option('gamma', { ...numberOption('StepLR: factor of each drop', LIMITS.gamma, 'gamma'), default: 0.5 })
+    .option('batch', { ...numberOption('training batch', LIMITS.trainBatch, 'batch'), default: 64 })
+    .option('seed', { ...numberOption('head seed (init, shuffles, view choice)', SEED, 'seed'), default: 0 })
+    .option('views', { choices: ['aug', 'clean', 'all'] as const, default: 'aug' as const });
+
+export const evalBuilder = (y: Argv) =>
+  jsonOption(runtimeOptions(y))
+    .option('run', { type: 'string', demandOption: true, requiresArg: true })
+    .option('data', { type: 'string', requiresArg: true, describe: 'data never seen in training (list or folder)' })
+    .option('cache', { type: 'string', requiresArg: true, describe: 'cache for --data features (default: the run\'s)' })
+    .option('report', { type: 'string', requiresArg: true, describe: 'write a self-contained HTML report here' })
+    .option('force', { type: 'boolean', default: false, describe: 'replace an existing --report file' });
+
+export const compareBuilder = (y: Argv) =>
+  jsonOption(y).positional('runs', { type: 'string', array: true, demandOption: true });
+
+export const predictBuilder = (y: Argv) =>
+  jsonOption(runtimeOptions(y))
+    .positional('images', { type: 'string', array: true, demandOption: true })
+    .option('run', { type: 'string', demandOption: true, requiresArg: true })
+    .option('top', { ...numberOption('classes to show per image', LIMITS.top, 'top'), default: 5 });
+
+export const cacheInfoBuilder = (y: Argv) =>
+  jsonOption(y).option('cache', { type: 'string', default: 'cache', requiresArg: true });
+
+export const cacheMergeBuilder = (y: Argv) =>
+  jsonOption(y)
+    .positional('out', { type: 'string', demandOption: true })
+    .positional('inputs', { type: 'string', array: true, demandOption: true });

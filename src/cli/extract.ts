@@ -1,0 +1,122 @@
+// `viewprobe extract`: datasets in, features out, resumable. Parses, wires the pieces, reports.
+import { totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { loadDataset, type Dataset } from '../data/dataset.js';
+import { resolveShard, inShard, describeShard } from '../data/shard.js';
+import { FeatureCache } from '../cache/store.js';
+import type { Fingerprint } from '../cache/types.js';
+import { UserError } from '../errors.js';
+import { EXIT } from '../exit.js';
+import { round } from '../format.js';
+import type { extractBuilder } from './commands.js';
+import type { ArgsOf } from './options.js';
+import { log, printJson } from '../log.js';
+import { openBackbone } from '../backbone/index.js';
+import { defaultBatch } from '../backbone/engine.js';
+import { makeNormLut } from '../image/normalize.js';
+import { getPreset } from '../image/presets.js';
+import { extractFeatures, type ExtractSummary, type SplitJob } from '../extract/pipeline.js';
+import { progressReporter } from '../extract/progress.js';
+import { writeWeightsHint } from '../run/backbone.js';
+
+export type ExtractArgs = ArgsOf<typeof extractBuilder>;
+
+
+/** A batch whose input buffers alone would take more than a quarter of the machine's memory is a typo. */
+export function checkBatchMemory(batch: number, inputSize: number, buffers: number): void {
+  const bytes = batch * inputSize * inputSize * 3 * 4 * buffers;
+  const limit = totalmem() / 4;
+  if (bytes > limit) {
+    throw new UserError(`--batch ${batch} needs ${(bytes / 2 ** 30).toFixed(1)} GiB of input buffers at ${inputSize}px (more than a quarter of this machine's ${(totalmem() / 2 ** 30).toFixed(0)} GiB); use a smaller --batch`);
+  }
+}
+
+/** Train and val must name the same classes in the same order: the label index is the class. */
+export function sameClasses(a: Dataset, b: Dataset): void {
+  if (a.classes.length !== b.classes.length || a.classes.some((c, i) => c !== b.classes[i])) {
+    throw new UserError(`${b.source}: classes [${b.classes.join(', ')}] differ from ${a.source}'s [${a.classes.join(', ')}]`);
+  }
+}
+
+export async function runExtract(a: ExtractArgs): Promise<number> {
+  if (!a.train && !a.val) throw new UserError('extract needs --train DATA and/or --val DATA');
+  const shard = resolveShard({ shard: a.shard, shards: a.shards }, process.env);
+  if (shard) log(`extract: ${describeShard(shard)}`);
+  // Every list-file problem surfaces here, before the backbone loads or anything is written.
+  const train = a.train ? await loadDataset(a.train) : undefined;
+  const val = a.val ? await loadDataset(a.val) : undefined;
+  if (train && val) sameClasses(train, val);
+  const classes = (train ?? val)!.classes;
+  for (const d of [train, val]) for (const w of d?.warnings ?? []) log(`warning: ${w}`);
+
+  const preset = getPreset(a.preset);
+  if (a.batch !== undefined) checkBatchMemory(a.batch, preset.inputSize, 4);
+  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false });
+  let cache: FeatureCache | undefined;
+  let stopRequested = false;
+  const onSignal = () => {
+    if (stopRequested) return;
+    stopRequested = true;
+    log('\nviewprobe: interrupt: finishing and committing the batches in flight (press Ctrl-C again to abort at once)');
+    process.once('SIGINT', () => process.exit(EXIT.interrupted));
+  };
+  try {
+    cache = await FeatureCache.open(resolve(a.cache), { exclusive: true });
+    const fp: Fingerprint = {
+      arch: bb.arch, weightsSha256: bb.weightsSha256, preset: preset.name, inputSize: preset.inputSize,
+      transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim,
+    };
+    await cache.ensureFingerprint(fp, classes);
+    await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
+    const jobs: SplitJob[] = [];
+    if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView });
+    if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true });
+    if (!shard) for (const j of jobs) await cache.pruneMembers(j.split, new Set(j.items.map((i) => i.path)));
+
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const progress = progressReporter('extract');
+    let strictFailure: string | undefined;
+    const summary = await extractFeatures(jobs, {
+      engine: bb.engine, norm: makeNormLut(bb.preprocess), preset, cache, seed: a.seed, batch: a.batch ?? defaultBatch(bb.engine),
+      concurrency: a.concurrency, commitViews: a.commitViews,
+      inShard: shard ? (h) => inShard(h, shard) : undefined,
+      shouldStop: () => stopRequested || (a.strict && strictFailure !== undefined),
+      onProgress: (p) => progress.update(p),
+      onFailure: (f) => { strictFailure ??= f.reason; },
+    });
+    progress.done();
+    printSummary(summary, a, bb.engine.engine, bb.engine.backend, bb.engine.device, cache.dir);
+    if (summary.interrupted && stopRequested) {
+      log(`interrupted: every finished batch is committed; rerun the same command to resume`);
+      return EXIT.interrupted;
+    }
+    if (a.strict && summary.failed.length > 0) {
+      const f = summary.failed[0]!;
+      throw new UserError(`--strict: ${summary.failed.length} image(s) could not be read, first: ${f.reason}`);
+    }
+    return summary.failed.length > 0 ? EXIT.someFailed : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cache?.close();
+    await bb.engine.dispose();
+  }
+}
+
+function printSummary(s: ExtractSummary, a: ExtractArgs, engine: string, backend: string, device: string, cacheDir: string): void {
+  const out = {
+    images: s.images, otherShard: s.otherShard, views: s.views, extracted: s.extracted, alreadyCached: s.alreadyCached,
+    duplicates: s.duplicates, failed: s.failed, seconds: round(s.seconds, 3), viewsPerSecond: round(s.viewsPerSecond, 2),
+    engine, backend, device, cache: cacheDir, interrupted: s.interrupted,
+  };
+  if (a.json) printJson(out);
+  const lines = [
+    `extract: ${s.images} images${s.otherShard ? ` (${s.otherShard} in other shards)` : ''}, ${s.views} views wanted: ` +
+      `${s.extracted} extracted, ${s.alreadyCached} already cached, ${s.failed.length} images failed`,
+    `  ${round(s.seconds, 1)} s, ${round(s.viewsPerSecond, 1)} views/s on ${engine} (${backend}, ${device}); cache ${cacheDir}`,
+  ];
+  for (const f of s.failed.slice(0, 20)) lines.push(`  failed: ${f.reason}`);
+  if (s.failed.length > 20) lines.push(`  ... and ${s.failed.length - 20} more (viewprobe cache info --cache ${a.cache})`);
+  log(lines.join('\n'));
+}

@@ -1,0 +1,58 @@
+// `viewprobe predict --run RUN IMAGE...`: eval transform, backbone, the run's best head, softmax,
+// top-k per image. An image that cannot be read gets an error line; the others still print.
+import { log, printJson } from '../log.js';
+import { embedImages } from '../extract/embed-images.js';
+import { headLogits, softmaxRows, type HeadFile } from '../train/head.js';
+import { EXIT } from '../exit.js';
+import { loadRun } from '../run/run.js';
+import type { predictBuilder } from './commands.js';
+import type { ArgsOf } from './options.js';
+import { openRunBackbone } from '../run/backbone.js';
+
+export type PredictArgs = ArgsOf<typeof predictBuilder>;
+
+export interface Prediction {
+  image: string;
+  top?: { label: string; prob: number }[];
+  error?: string;
+}
+
+export function topK(probs: Float32Array, classes: string[], k: number): { label: string; prob: number }[] {
+  const idx = Array.from(probs.keys()).sort((a, b) => probs[b]! - probs[a]! || a - b);
+  return idx.slice(0, Math.min(k, classes.length)).map((i) => ({ label: classes[i]!, prob: probs[i]! }));
+}
+
+export async function runPredict(a: PredictArgs): Promise<number> {
+  const run = await loadRun(a.run);
+  const head: HeadFile = run.head;
+  const { bb, preset, norm } = await openRunBackbone(head.fingerprint, head.dim, run.headFile, a, run.cache);
+  const nc = head.classes.length;
+  const results: Prediction[] = [];
+  let failed = 0;
+
+  const print = (p: Prediction) => {
+    // The error names the file already (decode errors start with it).
+    if (p.error) log(`${p.image}: error: ${p.error.startsWith(`${p.image}: `) ? p.error.slice(p.image.length + 2) : p.error}`);
+    else if (!a.json) process.stdout.write(`${p.image}: ${p.top!.map((t) => `${t.label} ${t.prob.toFixed(3)}`).join(', ')}\n`);
+  };
+
+  try {
+    for await (const chunk of embedImages(a.images, { engine: bb.engine, preset, norm })) {
+      for (const r of chunk) {
+        let p: Prediction;
+        if ('error' in r) {
+          failed++;
+          p = { image: r.path, error: r.error };
+        } else {
+          p = { image: r.path, top: topK(softmaxRows(headLogits(head, r.features, 1), 1, nc), head.classes, a.top) };
+        }
+        results.push(p);
+        print(p);
+      }
+    }
+  } finally {
+    await bb.engine.dispose();
+  }
+  if (a.json) printJson(results);
+  return failed > 0 ? EXIT.someFailed : 0;
+}
