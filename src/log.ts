@@ -7,3 +7,9 @@ export function log(message: string): void {
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }
+
+/** Prints a command's human-readable result on stdout (what `> file` should capture). */
+export function printText(lines: string | string[]): void {
+  const text = Array.isArray(lines) ? lines.join('\n') : lines;
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}

@@ -3,7 +3,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { log, printJson } from '../log.js';
+import { log, printJson, printText } from '../log.js';
 import type { cacheInfoBuilder, cacheMergeBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
 import { describeDifferences, diffFingerprints } from '../cache/fingerprint.js';
@@ -34,14 +34,14 @@ export async function runCacheInfo(opts: CacheInfoOptions): Promise<number> {
   const report = await cacheInfo(opts.cache);
   if (!report) {
     if (opts.json) printJson({ dir: resolve(opts.cache), empty: true });
-    else log(`cache ${opts.cache} holds no features yet (no extract has written to it)`);
+    else printText(`cache ${opts.cache} holds no features yet (no extract has written to it)`);
     return 0;
   }
   if (opts.json) {
     printJson(report);
     return 0;
   }
-  for (const line of formatInfo(report)) log(line);
+  printText(formatInfo(report));
   return 0;
 }
 
@@ -178,6 +178,6 @@ export async function runCacheMerge(opts: CacheMergeOptions): Promise<number> {
   for (const s of summary.skipped) log(`skipped ${s.dir}: ${s.why}`);
   const c = summary.info.counts;
   const splits = Object.entries(c.splits).map(([k, s]) => `${k} ${s.images}`).join(', ');
-  log(`merged ${summary.inputs.length} cache(s) into ${summary.out}: ${splits || 'no members'}; ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views, ${c.failures} failures`);
+  printText(`merged ${summary.inputs.length} cache(s) into ${summary.out}: ${splits || 'no members'}; ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views, ${c.failures} failures`);
   return 0;
 }

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SplitFeatures } from '../cache/types.js';
 import { UserError, errorMessage } from '../errors.js';
-import { log, printJson } from '../log.js';
+import { log, printJson, printText } from '../log.js';
 import { openCacheForReading } from '../train/cache-reader.js';
 import type { CacheOpener } from './train.js';
 import { pct, padTable } from '../format.js';
@@ -107,7 +107,7 @@ export async function runEval(a: EvalArgs, io: CacheOpener = {}): Promise<number
   const run = await loadRun(a.run);
   const ev = a.data ? await dataFeatures(a, run) : await valFeatures(run, a.cache, io);
   const result = evaluateHead(run.head, ev.features, ev.classes, run.headFile);
-  for (const line of formatEval(result, ev.label, run)) log(line);
+  if (!a.json) printText(formatEval(result, ev.label, run));
   let report: string | undefined;
   if (a.report) {
     const { renderReport } = await import('../eval/report.js');

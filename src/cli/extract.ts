@@ -10,7 +10,7 @@ import { EXIT } from '../exit.js';
 import { round } from '../format.js';
 import type { extractBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
-import { log, printJson } from '../log.js';
+import { log, printJson, printText } from '../log.js';
 import { openBackbone } from '../backbone/index.js';
 import { defaultBatch } from '../backbone/engine.js';
 import { makeNormLut } from '../image/normalize.js';
@@ -118,5 +118,7 @@ function printSummary(s: ExtractSummary, a: ExtractArgs, engine: string, backend
   ];
   for (const f of s.failed.slice(0, 20)) lines.push(`  failed: ${f.reason}`);
   if (s.failed.length > 20) lines.push(`  ... and ${s.failed.length - 20} more (viewprobe cache info --cache ${a.cache})`);
-  log(lines.join('\n'));
+  // with --json the JSON is the result on stdout; the human summary still goes to the log
+  if (a.json) log(lines.join('\n'));
+  else printText(lines);
 }

@@ -5,7 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { formatLr, pct } from '../format.js';
-import { log, printJson } from '../log.js';
+import { log, printJson, printText } from '../log.js';
 import { RUN_FILES, checkRunTarget, writeRun, type CacheInfoLike } from '../run/run.js';
 import type { trainBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
@@ -56,8 +56,7 @@ export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<numb
   });
   await writeRun(outDir, cacheDir, info, result);
 
-  log(`Best val acc ${pct(result.best.valAcc)} at epoch ${result.best.epoch}`);
-  log(`Final val acc ${pct(result.last.valAcc)} (epoch ${result.last.epoch})`);
+  if (!a.json) printText([`Best val acc ${pct(result.best.valAcc)} at epoch ${result.best.epoch}`, `Final val acc ${pct(result.last.valAcc)} (epoch ${result.last.epoch})`]);
   log(`Trained in ${result.seconds.toFixed(2)} s (${result.math}); wrote ${a.out}/{${Object.values(RUN_FILES).join(',')}}`);
   if (a.json) printJson(summary(outDir, cacheDir, info, result));
   return 0;

@@ -108,11 +108,11 @@ describe('cache info', () => {
     expect(r.bytesPerPayload).toBeCloseTo(r.counts.fileBytes / r.counts.payloadBytes, 10);
   });
 
-  it('prints a readable summary on stderr', async () => {
+  it('prints a readable summary on stdout (nothing on stderr)', async () => {
     await build(join(dir, 'c'), items, [bad]);
     expect(await runCacheInfo(argsWith(cacheInfoBuilder, { cache: join(dir, 'c'), json: false }))).toBe(0);
-    expect(out).toEqual([]);
-    const text = err.join('');
+    expect(err).toEqual([]);
+    const text = out.join('');
     expect(text).toContain('classes (3): apple, banana, cherry');
     expect(text).toContain('split train: 30 images (30 with features), augmented views per image 4, clean views 30');
     expect(text).toContain('split val: 8 images (8 with features), augmented views per image 0, clean views 8');
@@ -203,6 +203,6 @@ describe('cache merge', () => {
     expect(s.info.counts.splits.val.images).toBe(8);
     expect(s.info.counts.failures).toBe(1);
     expect(await runCacheMerge(argsWith(cacheMergeBuilder, { out: join(dir, 'm2'), inputs: [join(dir, 'a')], json: false }))).toBe(0);
-    expect(err.join('')).toContain(`merged 1 cache(s) into ${join(dir, 'm2')}: train 10; 9 distinct images`);
+    expect(out.join('')).toContain(`merged 1 cache(s) into ${join(dir, 'm2')}: train 10; 9 distinct images`);
   });
 });

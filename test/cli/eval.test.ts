@@ -29,13 +29,13 @@ describe('viewprobe eval (from the run and its cache)', () => {
     expect(await runEval(argsWith(evalBuilder, { run, json: false }), { openCache })).toBe(0);
     vi.restoreAllMocks();
     const hist = JSON.parse(await readFile(join(run, 'history.json'), 'utf8'));
-    const text = io.err.join('');
+    const text = io.out.join('');
     expect(text).toContain(`Best val acc ${(hist.best.valAcc * 100).toFixed(1)}% at epoch ${hist.best.epoch}`);
     expect(text).toContain(`Final val acc ${(hist.final.valAcc * 100).toFixed(1)}% (epoch 6)`);
     expect(text).toMatch(/Best head on the val split of .* \(45 images\): accuracy \d+\.\d%, top-5 100\.0%, loss \d\.\d{4}/);
     for (const c of s.classes) expect(text).toContain(`  ${c}`);
     expect(text).toContain('Confusion matrix (rows: true class, columns: predicted class index):');
-    expect(io.out).toEqual([]);
+    expect(io.err).toEqual([]); // the result goes to stdout, so `eval > result.txt` captures it
   });
 
   it('--json: one object whose confusion matrix sums to the number of val images', async () => {

@@ -26,14 +26,16 @@ describe('viewprobe train', () => {
     const code = await runTrain(argsWith(trainBuilder, { ...defaults, cache: join(dir(), 'cache'), out }), { openCache: memoryCache({ train: s.train, val: s.val }, summary) });
     vi.restoreAllMocks();
     expect(code).toBe(0);
-    expect(io.out).toEqual([]); // stdout stays clean without --json
+    // progress (epoch lines) on stderr, the result (best and final accuracy) on stdout
     const lines = io.err.join('').split('\n');
+    const result = io.out.join('').split('\n');
+    expect(lines.filter((l) => /^(Best|Final) val acc/.test(l))).toEqual([]);
     const epochs = lines.filter((l) => l.startsWith('Epoch'));
     expect(epochs).toHaveLength(8);
     expect(epochs[0]).toMatch(/^Epoch 1  loss \d+\.\d\d  val loss \d+\.\d\d  val acc \d+\.\d%  lr 1e-2$/);
     expect(epochs[5]).toMatch(/lr 5e-3$/);
-    expect(lines).toContain('Best val acc 100.0% at epoch ' + lines.find((l) => l.startsWith('Best'))!.split(' ').pop());
-    expect(lines.some((l) => /^Final val acc 100\.0% \(epoch 8\)$/.test(l))).toBe(true);
+    expect(result[0]).toMatch(/^Best val acc 100\.0% at epoch [1-8]$/);
+    expect(result[1]).toBe('Final val acc 100.0% (epoch 8)');
 
     expect((await readdir(out)).sort()).toEqual(['head-best.json', 'head-last.json', 'history.json', 'options.json']);
     const hist = JSON.parse(await readFile(join(out, 'history.json'), 'utf8'));
