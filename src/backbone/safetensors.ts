@@ -6,7 +6,7 @@
 // safetensors reader, this assumes a little-endian host (all platforms Node ships for).
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { UserError } from '../errors.js';
+import { UserError, fsReason } from '../errors.js';
 
 export type FloatDtype = 'F64' | 'F32' | 'F16' | 'BF16';
 
@@ -46,9 +46,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   try {
     fh = await open(path, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new UserError(`${path}: cannot read weights: ${why}`);
+    throw new UserError(`${path}: cannot read weights: ${fsReason(e)}`);
   }
   try {
     const { size } = await fh.stat();

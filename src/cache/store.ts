@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, linkSync, openSync, readSync, mkdirSync, readFileSync, readdirSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { UserError, errorMessage } from '../errors.js';
+import { UserError, errorMessage, fsReason } from '../errors.js';
 import { isSha256Hex } from '../data/hash.js';
 import { describeDifferences, diffFingerprints, fingerprintId } from './fingerprint.js';
 import type { Failure, Fingerprint, Member, SplitFeatures } from './types.js';
@@ -663,14 +663,6 @@ function fileSize(path: string): number {
   }
 }
 
-function fsReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'EROFS') return 'read-only file system';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'ENOSPC') return 'no space left on the device';
-  if (code === 'ENOTDIR') return 'a parent of it is a file';
-  return errorMessage(e);
-}
 
 function lmdbReason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;

@@ -4,7 +4,7 @@
 // one vanished photo never costs a long run.
 import { promises as fsp, type Dirent } from 'node:fs';
 import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { InputError, errorMessage } from '../errors.js';
+import { InputError, fsReason } from '../errors.js';
 
 export interface DatasetItem {
   /** Absolute path of the image. */
@@ -40,20 +40,13 @@ export async function loadDataset(spec: string): Promise<Dataset> {
   try {
     st = await fsp.stat(source);
   } catch (e) {
-    throw new InputError(spec, undefined, describeFsError(e, 'no such list file or folder'));
+    throw new InputError(spec, undefined, fsReason(e, { ENOENT: 'no such list file or folder', ENOTDIR: 'no such list file or folder' }));
   }
   if (st.isDirectory()) return loadFolder(source, spec);
   if (st.isFile()) return loadList(source, spec);
   throw new InputError(spec, undefined, 'neither a list file nor a folder');
 }
 
-function describeFsError(e: unknown, enoent: string): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return enoent;
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'ELOOP') return 'symlink loop';
-  return errorMessage(e);
-}
 
 // ---------------------------------------------------------------------------------------------------
 // List files
@@ -91,7 +84,7 @@ async function readClassesFile(file: string): Promise<string[] | undefined> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException)?.code;
     if (code === 'ENOENT') return undefined;
-    throw new InputError(file, undefined, describeFsError(e, 'cannot read'));
+    throw new InputError(file, undefined, fsReason(e, { ENOENT: 'cannot read', ENOTDIR: 'cannot read' }));
   }
   const classes: string[] = [];
   const firstLine = new Map<string, number>();
@@ -112,7 +105,7 @@ async function loadList(source: string, spec: string): Promise<Dataset> {
   try {
     buf = await fsp.readFile(source);
   } catch (e) {
-    throw new InputError(spec, undefined, describeFsError(e, 'no such list file'));
+    throw new InputError(spec, undefined, fsReason(e, { ENOENT: 'no such list file', ENOTDIR: 'no such list file' }));
   }
   const base = dirname(source);
   const classesFile = join(dirname(spec), 'classes.txt');
@@ -176,7 +169,7 @@ async function loadFolder(source: string, spec: string): Promise<Dataset> {
   try {
     entries = await fsp.readdir(source, { withFileTypes: true });
   } catch (e) {
-    throw new InputError(spec, undefined, describeFsError(e, 'no such folder'));
+    throw new InputError(spec, undefined, fsReason(e, { ENOENT: 'no such folder', ENOTDIR: 'no such folder' }));
   }
   const classes: string[] = [];
   let strayFiles = 0;
@@ -223,7 +216,7 @@ async function walk(dir: string, label: number, items: DatasetItem[], visited: S
     visited.add(real);
     entries = await fsp.readdir(dir, { withFileTypes: true });
   } catch (e) {
-    warnings.push(`${dir}: skipped (${describeFsError(e, 'vanished')})`);
+    warnings.push(`${dir}: skipped (${fsReason(e, { ENOENT: 'vanished', ENOTDIR: 'vanished' })})`);
     return;
   }
   for (const e of entries.sort(byName)) {

@@ -11,7 +11,7 @@
 // Every failure is a DecodeError whose message is one line: `FILE: reason`.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import sharp, { type OutputInfo } from 'sharp';
-import { InputError, errorMessage } from '../errors.js';
+import { InputError, errorMessage, fsReason } from '../errors.js';
 
 /** 8-bit RGB, interleaved, row-major, no padding: data.length === width * height * 3. */
 export interface RgbImage {
@@ -54,6 +54,9 @@ function startsWith(b: Uint8Array, sig: number[], at = 0): boolean {
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
 
+/** How a file-system error reads for an image (the rest as everywhere: see fsReason). */
+const IMAGE_REASONS = { ENOENT: 'file not found', EISDIR: 'is a directory, not an image file' };
+
 /**
  * The raster formats we accept, by their magic bytes. Deciding here (not by the file name, and not
  * by letting sharp try every loader) keeps SVG/PDF/text out and gives precise messages.
@@ -82,22 +85,6 @@ function describeContent(b: Uint8Array): string {
   return 'not an image (unrecognised format)';
 }
 
-function fsReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-      return 'file not found';
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'is a directory, not an image file';
-    case 'ELOOP':
-      return 'too many levels of symbolic links (a symlink loop?)';
-    default:
-      return `cannot read (${code ?? errorMessage(e).split('\n')[0]})`;
-  }
-}
 
 /**
  * An image file's bytes. Synchronous on purpose: extract's main thread gets a turn only between engine
@@ -109,7 +96,7 @@ export function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Buffe
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new DecodeError(path, fsReason(e));
+    throw new DecodeError(path, fsReason(e, IMAGE_REASONS));
   }
   try {
     const st = fstatSync(fd);
@@ -121,7 +108,7 @@ export function readImageFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Buffe
     return readFileSync(fd);
   } catch (e) {
     if (e instanceof DecodeError) throw e;
-    throw new DecodeError(path, fsReason(e));
+    throw new DecodeError(path, fsReason(e, IMAGE_REASONS));
   } finally {
     closeSync(fd);
   }
