@@ -86,6 +86,14 @@ export async function main(argv: string[]): Promise<number> {
         .option('top', { type: 'number', default: 5 })
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./eval/predict.js').then((m) => m.runPredict(a as never))))
+    .command('export', 'write a run\'s whole classifier (normalisation, backbone, head, softmax) as one ONNX file, with model.json beside it', (y) =>
+      y.option('run', { type: 'string', demandOption: true })
+        .option('out', { type: 'string', demandOption: true, describe: 'the .onnx file to write (model.json goes beside it, same name)' })
+        .option('precision', { choices: ['fp32'] as const, default: 'fp32' as const })
+        .option('weights', { type: 'string', describe: 'the backbone weights the run was trained on (default: the ones recorded beside its cache)' })
+        .option('force', { type: 'boolean', default: false, describe: 'replace an existing --out and its model.json' })
+        .option('json', { type: 'boolean', default: false }),
+      (a) => run(import('./export/command.js').then((m) => m.runExport(a as never))))
     .command('cache <action>', 'inspect or merge caches', (y) =>
       y.command('info', 'summary of a cache', (yy) =>
         yy.option('cache', { type: 'string', default: 'cache' }).option('json', { type: 'boolean', default: false }),
