@@ -3,7 +3,8 @@
 // Nothing leaves the page: the photos are read locally and no network is used beyond this site.
 //
 // ?model=URL names the model.json (default: model/model.json); the .onnx file is the one it names,
-// next to it. ort/ must hold onnxruntime-web's dist files (serve.mjs serves them from node_modules).
+// next to it; ?threads=N sets onnxruntime's threads (default: up to 4). ort/ must hold
+// onnxruntime-web's dist files (serve.mjs serves them from node_modules).
 import * as ort from './ort/ort.wasm.min.mjs';
 
 const $ = (id) => document.getElementById(id);
@@ -14,9 +15,12 @@ const results = $('results');
 
 ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
 // Threads need SharedArrayBuffer, which browsers give only to cross-origin-isolated pages (serve.mjs sends the headers).
-ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+// ?threads=N asks for N (still 1 without isolation).
+const params = new URLSearchParams(location.search);
+const wantThreads = Number(params.get('threads')) || Math.min(4, navigator.hardwareConcurrency || 1);
+ort.env.wasm.numThreads = globalThis.crossOriginIsolated ? wantThreads : 1;
 
-const modelJsonUrl = new URL(new URLSearchParams(location.search).get('model') ?? 'model/model.json', location.href);
+const modelJsonUrl = new URL(params.get('model') ?? 'model/model.json', location.href);
 
 /** Python's round(): halves to even (the crop offsets of torchvision's CenterCrop). */
 function pyRound(x) {
