@@ -127,9 +127,12 @@ export function testTimeViewsDoc(augmented: number, clean: boolean, preset: Pres
   };
 }
 
-/** metadata_props entries: every fact of model.json but the model file's own size and hash. */
+/**
+ * metadata_props entries: every fact of model.json but the model file's own size and hash, and the
+ * export time (so that exporting the same run twice gives the same bytes).
+ */
 export function metadataEntries(s: Omit<ModelSidecar, 'model'> & { model: Pick<ModelSidecar['model'], 'precision' | 'opset'> }): [string, string][] {
-  return Object.entries(s).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
+  return Object.entries(s).filter(([k]) => k !== 'createdAt').map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
 }
 
 /** Reads and checks a model.json (the class names above all), for tests and tools. */

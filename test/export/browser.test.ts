@@ -78,7 +78,9 @@ describeBrowser('the browser example in headless Chromium', () => {
     try {
       const page = ctx.pages()[0] ?? await ctx.newPage();
       const errors: string[] = [];
+      const origins = new Set<string>();
       page.on('pageerror', (e) => errors.push(e.message));
+      page.on('request', (r) => { if (!r.url().startsWith('data:') && !r.url().startsWith('blob:')) origins.add(new URL(r.url()).origin); });
       await page.goto(server.url);
       await page.waitForSelector('#model-status:not([data-state="loading"])', { timeout: 120_000 });
       expect(await page.getAttribute('#model-status', 'data-state'), await page.textContent('#model-status') ?? '').toBe('ready');
@@ -89,6 +91,7 @@ describeBrowser('the browser example in headless Chromium', () => {
       cards = await page.evaluate('[...document.querySelectorAll(".result")].map((e) => ({ ...e.dataset }))') as Card[];
       classes = await page.evaluate(async () => (await (await fetch('model/model.json')).json() as { classes: string[] }).classes);
       expect(errors).toEqual([]);
+      expect([...origins], 'the page fetches nothing but its own site').toEqual([new URL(server.url).origin]);
     } finally {
       await ctx.close();
       await server.close();

@@ -172,7 +172,7 @@ describeShared('viewprobe export', NEEDS, () => {
       expect(r2.status).toBe(2); // model.json is still there
       expect(r2.stderr).toMatch(/model\.json exists/);
       cli(['export', '--run', run, '--out', out, '--force']);
-      expect(existsSync(out)).toBe(true);
+      expect(readFileSync(out).equals(before), 'the same run exports to the same bytes').toBe(true);
     });
 
     it('refuses weights that differ from the run\'s (sha256), and a --weights file that does not exist', () => {
