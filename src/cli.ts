@@ -88,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
       (a) => run(import('./eval/predict.js').then((m) => m.runPredict(a as never))))
     .command('export', 'write a run\'s whole classifier (normalisation, backbone, head, softmax) as one ONNX file, with model.json beside it', (y) =>
       y.option('run', { type: 'string', demandOption: true })
-        .option('out', { type: 'string', demandOption: true, describe: 'the .onnx file to write (model.json goes beside it, same name)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'the .onnx file to write; its sidecar goes beside it (model.onnx -> model.json)' })
         .option('precision', { choices: ['fp32'] as const, default: 'fp32' as const })
         .option('weights', { type: 'string', describe: 'the backbone weights the run was trained on (default: the ones recorded beside its cache)' })
         .option('force', { type: 'boolean', default: false, describe: 'replace an existing --out and its model.json' })
