@@ -1,6 +1,6 @@
 // Where the project's shared data (photos, weights, references) lives: `../shared` beside the
 // checkout unless VIEWPROBE_SHARED says otherwise.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,4 +17,9 @@ export function sharedPath(...parts: string[]): string {
 
 export function hasShared(...parts: string[]): boolean {
   return existsSync(sharedPath(...parts));
+}
+
+/** viewprobe's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }

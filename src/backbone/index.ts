@@ -64,16 +64,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
   const threads = opts.threads === undefined ? availableParallelism() : Math.floor(opts.threads);
   if (!(threads >= 1)) throw new UserError(`--threads must be a positive integer, not ${opts.threads}`);
 
-  const resolved = await resolveWeights({
-    ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
-    ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
-    ...(opts.quiet !== undefined ? { quiet: opts.quiet } : {}),
-  });
-  const file = resolved.file ?? await readSafetensors(resolved.path);
-  const net = buildResNet(file, opts.backbone);
-  // The raw tensors are no longer needed once folded; let them go before the engine copies weights.
-  file.tensors.clear();
-
+  const { net, weightsPath, weightsSha256, metadata } = await loadBackboneNet(opts);
   const attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
   const skipped: string[] = [];
   let engine: Engine | undefined;
@@ -112,7 +103,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
 
   if (!opts.quiet) {
     const arch = net.variant.arch;
-    log(`backbone: ${arch} (weights sha256 ${file.sha256.slice(0, 6)}…) on ${engine.engine} (${engine.backend}), ` +
+    log(`backbone: ${arch} (weights sha256 ${weightsSha256.slice(0, 6)}…) on ${engine.engine} (${engine.backend}), ` +
       `device ${engine.device}, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}` +
       (skipped.length ? `; skipped: ${skipped.join('; ')}` : ''));
   }
@@ -121,10 +112,31 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
     arch: net.variant.arch,
     dim: net.dim,
     preprocess: net.variant.preprocess,
-    weightsPath: resolved.path,
-    weightsSha256: file.sha256,
-    metadata: file.metadata,
+    weightsPath,
+    weightsSha256,
+    metadata,
   };
+}
+
+export interface LoadedNet {
+  net: FoldedResNet;
+  weightsPath: string;
+  weightsSha256: string;
+  metadata: Record<string, string>;
+}
+
+/** The weights resolved, read, checked against the spec and folded: the network without an engine (export builds its own graph). */
+export async function loadBackboneNet(opts: Pick<BackboneOptions, 'weights' | 'backbone' | 'quiet'>): Promise<LoadedNet> {
+  const resolved = await resolveWeights({
+    ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
+    ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
+    ...(opts.quiet !== undefined ? { quiet: opts.quiet } : {}),
+  });
+  const file = resolved.file ?? await readSafetensors(resolved.path);
+  const net = buildResNet(file, opts.backbone);
+  // The raw tensors are no longer needed once folded; let them go before an engine copies weights.
+  file.tensors.clear();
+  return { net, weightsPath: resolved.path, weightsSha256: file.sha256, metadata: file.metadata };
 }
 
 /** The engines to try, best first, for an --engine/--device choice. */

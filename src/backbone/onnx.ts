@@ -1,107 +1,16 @@
-// Engine "onnx": the folded ResNet written as an ONNX graph in memory (weights as raw_data
-// initializers) and run by onnxruntime-node. The graph takes NHWC float32 with a dynamic batch and
+// Engine "onnx": the folded ResNet written as an ONNX graph in memory (onnx-graph.ts) and run by
+// onnxruntime-node. The graph takes NHWC float32 with a dynamic batch and
 // transposes to NCHW itself, so callers fill one packed buffer for every engine. Sessions live in
 // worker threads (onnx-worker.ts), so that a running batch never blocks the main thread.
 import { availableParallelism } from 'node:os';
-import onnxProto from 'onnx-proto';
 import type * as Ort from 'onnxruntime-node';
 import { Worker } from 'node:worker_threads';
 import type { RunReply, RunRequest, WorkerInit } from './onnx-worker.js';
 import type { Engine } from './engine.js';
-import type { FoldedConv, FoldedResNet } from './spec.js';
+import { buildOnnxModel } from './onnx-graph.js';
+import type { FoldedResNet } from './spec.js';
 
-const { onnx } = onnxProto;
-type NodeArgs = { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, number | number[]> };
-
-/** Opset 13 covers every op used here and is supported by every onnxruntime of the last years. */
-const OPSET = 13;
-
-/** Serialises the network as an ONNX ModelProto. `logits` adds a second output through fc. */
-export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {}): Uint8Array {
-  const nodes: InstanceType<typeof onnx.NodeProto>[] = [];
-  const inits: InstanceType<typeof onnx.TensorProto>[] = [];
-  let nodeId = 0;
-
-  const node = ({ op, inputs, outputs, attrs = {} }: NodeArgs) => {
-    nodes.push(onnx.NodeProto.create({
-      name: `${op}_${nodeId++}`,
-      opType: op,
-      input: inputs,
-      output: outputs,
-      attribute: Object.entries(attrs).map(([name, v]) => Array.isArray(v)
-        ? onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v })
-        : onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i: v })),
-    }));
-    return outputs[0]!;
-  };
-  const init = (name: string, dims: number[], data: Float32Array) => {
-    inits.push(onnx.TensorProto.create({
-      name,
-      dims,
-      dataType: onnx.TensorProto.DataType.FLOAT,
-      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    }));
-    return name;
-  };
-  const conv = (x: string, c: FoldedConv, relu: boolean): string => {
-    const w = init(`${c.conv}.w`, [c.outC, c.inC, c.k, c.k], c.weight);
-    const b = init(`${c.conv}.b`, [c.outC], c.bias);
-    const y = node({
-      op: 'Conv',
-      inputs: [x, w, b],
-      outputs: [`${c.conv}.out`],
-      attrs: { kernel_shape: [c.k, c.k], strides: [c.stride, c.stride], pads: [c.pad, c.pad, c.pad, c.pad], dilations: [1, 1], group: 1 },
-    });
-    return relu ? node({ op: 'Relu', inputs: [y], outputs: [`${c.conv}.relu`] }) : y;
-  };
-
-  let x = node({ op: 'Transpose', inputs: ['input'], outputs: ['nchw'], attrs: { perm: [0, 3, 1, 2] } });
-  x = conv(x, net.stem, true);
-  // The max-pool input is post-ReLU, and MaxPool's own pads ignore padded cells (−inf) as PyTorch does.
-  x = node({ op: 'MaxPool', inputs: [x], outputs: ['maxpool'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } });
-  for (const b of net.blocks) {
-    let y = x;
-    b.convs.forEach((c, i) => { y = conv(y, c, i < b.convs.length - 1); });
-    const shortcut = b.downsample ? conv(x, b.downsample, false) : x;
-    const sum = node({ op: 'Add', inputs: [y, shortcut], outputs: [`${b.name}.add`] });
-    x = node({ op: 'Relu', inputs: [sum], outputs: [`${b.name}.out`] });
-  }
-  const pooled = node({ op: 'GlobalAveragePool', inputs: [x], outputs: ['pooled'] });
-  node({ op: 'Flatten', inputs: [pooled], outputs: ['features'], attrs: { axis: 1 } });
-
-  const float = (name: string, dims: (number | string)[]) => onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        }),
-      }),
-    }),
-  });
-  const outputs = [float('features', ['N', net.dim])];
-  if (opts.logits && net.fc) {
-    const w = init('fc.w', [net.fc.classes, net.dim], net.fc.weight);
-    const b = init('fc.b', [net.fc.classes], net.fc.bias);
-    node({ op: 'Gemm', inputs: ['features', w, b], outputs: ['logits'], attrs: { transB: 1 } });
-    outputs.push(float('logits', ['N', net.fc.classes]));
-  }
-
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    producerName: 'viewprobe',
-    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: OPSET })],
-    graph: onnx.GraphProto.create({
-      name: net.variant.arch,
-      node: nodes,
-      initializer: inits,
-      input: [float('input', ['N', 'H', 'W', 3])],
-      output: outputs,
-    }),
-  });
-  return onnx.ModelProto.encode(model).finish();
-}
+export { buildOnnxModel };
 
 export interface OnnxEngineOptions {
   device: 'cpu' | 'cuda';

@@ -79,3 +79,11 @@ export const cacheMergeBuilder = (y: Argv) =>
   jsonOption(y)
     .positional('out', { type: 'string', demandOption: true })
     .positional('inputs', { type: 'string', array: true, demandOption: true });
+
+export const exportBuilder = (y: Argv) =>
+  jsonOption(y)
+    .option('run', { type: 'string', demandOption: true, requiresArg: true })
+    .option('out', { type: 'string', demandOption: true, requiresArg: true, describe: 'the .onnx file to write; its sidecar goes beside it (model.onnx -> model.json)' })
+    .option('precision', { choices: ['fp32'] as const, default: 'fp32' as const })
+    .option('weights', { type: 'string', requiresArg: true, describe: 'the backbone weights the run was trained on (default: the ones recorded beside its cache)' })
+    .option('force', { type: 'boolean', default: false, describe: 'replace an existing --out and its model.json' });

@@ -26,6 +26,8 @@ export async function main(argv: string[]): Promise<number> {
       (a) => run(import('./compare.js').then((m) => m.runCompare(a))))
     .command('predict <images..>', 'classify new photos with a trained run', c.predictBuilder,
       (a) => run(import('./predict.js').then((m) => m.runPredict(a))))
+    .command('export', 'write a run\'s whole classifier (normalisation, backbone, head, softmax) as one ONNX file, with model.json beside it', c.exportBuilder,
+      (a) => run(import('./export.js').then((m) => m.runExport(a))))
     .command('cache <action>', 'inspect or merge caches', (y) =>
       y.command('info', 'summary of a cache', c.cacheInfoBuilder,
         (a) => run(import('./cache.js').then((m) => m.runCacheInfo(a))))

@@ -30,6 +30,24 @@ export type ViewParams = SeedViewParams | StandardViewParams;
 
 export type PresetName = 'seed' | 'standard';
 
+/**
+ * The eval transform as data, for code outside viewprobe that must reproduce it (export's model.json,
+ * the browser page): resize with Pillow's bilinear filter (antialiased when shrinking, as torchvision's
+ * Resize on PIL images), then an optional center crop. evalImage() is this, run.
+ */
+export interface EvalSpec {
+  /** `exact`: to width x height, aspect ratio not kept; `shorter`: shorter side to `size`, longer side trunc(size * long / short). */
+  resize: { kind: 'exact'; width: number; height: number } | { kind: 'shorter'; size: number };
+  /** Center crop to crop x crop, offsets round((side - crop) / 2) with Python's round; absent: none. */
+  crop?: number;
+}
+
+export function applyEvalSpec(img: RgbImage, spec: EvalSpec): RgbImage {
+  const r = spec.resize;
+  const resized = r.kind === 'exact' ? resizeBilinear(img, r.width, r.height) : resizeShortSide(img, r.size);
+  return spec.crop === undefined ? resized : centerCrop(resized, spec.crop);
+}
+
 export interface Preset {
   name: PresetName;
   /** 244 seed, 224 standard: train and eval views share this size, so they share batches. */
@@ -40,6 +58,9 @@ export interface Preset {
   prepareTrain(img: RgbImage): RgbImage;
   /** The eval transform in uint8: seed = resize to 244x244; standard = Resize(256) + CenterCrop(224). */
   evalImage(img: RgbImage): RgbImage;
+  evalSpec: EvalSpec;
+  /** The train views in words (model.json describes test-time views with it). */
+  trainDescription: string;
   viewParams(seed: number, hash: string, view: number): ViewParams;
   renderTrainView(prepared: RgbImage, params: ViewParams, norm: NormLut, out: Float32Array, offsetFloats: number): void;
   renderEval(evalImg: RgbImage, norm: NormLut, out: Float32Array, offsetFloats: number): void;
@@ -52,6 +73,7 @@ export const PRESET_NAMES: readonly PresetName[] = ['seed', 'standard'];
 
 const SEED_RESIZE = 300;
 const SEED_SIZE = 244;
+const SEED_EVAL: EvalSpec = { resize: { kind: 'exact', width: SEED_SIZE, height: SEED_SIZE } };
 
 function renderEvalChecked(size: number, evalImg: RgbImage, norm: NormLut, out: Float32Array, offset: number): void {
   if (evalImg.width !== size || evalImg.height !== size) {
@@ -65,7 +87,10 @@ const seedPreset: Preset = {
   inputSize: SEED_SIZE,
   transformVersion: 1,
   prepareTrain: (img) => resizeBilinear(img, SEED_RESIZE, SEED_RESIZE),
-  evalImage: (img) => resizeBilinear(img, SEED_SIZE, SEED_SIZE),
+  evalImage: (img) => applyEvalSpec(img, SEED_EVAL),
+  evalSpec: SEED_EVAL,
+  trainDescription: `Resize ${SEED_RESIZE}x${SEED_RESIZE} (bilinear), RandomRotation ±45° (nearest, fill 0), CenterCrop ${SEED_SIZE}, ` +
+    'RandomHorizontalFlip 0.5, RandomVerticalFlip 0.5, RandomGrayscale 0.1',
   viewParams: seedViewParams,
   renderTrainView(prepared, params, norm, out, offset) {
     if (params.kind !== 'seed') throw new TypeError(`seed preset given ${params.kind} view parameters`);
@@ -82,6 +107,7 @@ const STD_RESIZE = 256;
 const RRC_SCALE: readonly [number, number] = [0.08, 1.0];
 const RRC_RATIO: readonly [number, number] = [3 / 4, 4 / 3];
 const RRC_ATTEMPTS = 10;
+const STD_EVAL: EvalSpec = { resize: { kind: 'shorter', size: STD_RESIZE }, crop: STD_SIZE };
 
 export function standardViewParams(seed: number, hash: string, view: number): StandardViewParams {
   const rng = new ViewRng(viewKey(seed, hash, view));
@@ -166,7 +192,9 @@ const standardPreset: Preset = {
   inputSize: STD_SIZE,
   transformVersion: 1,
   prepareTrain: (img) => img,
-  evalImage: (img) => centerCrop(resizeShortSide(img, STD_RESIZE), STD_SIZE),
+  evalImage: (img) => applyEvalSpec(img, STD_EVAL),
+  evalSpec: STD_EVAL,
+  trainDescription: `RandomResizedCrop ${STD_SIZE} (scale ${RRC_SCALE.join('-')}, ratio 3/4-4/3, bilinear), RandomHorizontalFlip 0.5`,
   viewParams: standardViewParams,
   renderTrainView(prepared, params, norm, out, offset) {
     if (params.kind !== 'standard') throw new TypeError(`standard preset given ${params.kind} view parameters`);

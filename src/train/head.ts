@@ -132,7 +132,7 @@ export async function saveHead(file: string, head: Head, meta: HeadMeta): Promis
   await writeFileAtomic(file, JSON.stringify(headToJson(head, meta)) + '\n');
 }
 
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
+export async function writeFileAtomic(file: string, text: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, text);

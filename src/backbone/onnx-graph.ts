@@ -1,0 +1,150 @@
+// The folded ResNet as ONNX nodes, written into a graph under construction, so that the engine's
+// graph (NHWC float32 in, features out) and `viewprobe export`'s (uint8 pixels in, normalisation,
+// backbone, head, softmax) are built from one description. Weights go in as raw_data initializers.
+import onnxProto from 'onnx-proto';
+import type { FoldedConv, FoldedResNet } from './spec.js';
+
+const { onnx } = onnxProto;
+
+/** Opset 13 covers every op used here and is supported by every onnxruntime of the last years (node, Python, web). */
+export const OPSET = 13;
+
+export type Dim = number | string;
+export type AttrValue = number | number[] | { float: number };
+export const DataType = onnx.TensorProto.DataType;
+type TensorData = { type: 'float'; data: Float32Array } | { type: 'int64'; data: BigInt64Array };
+
+export interface EncodeOptions {
+  /** Graph name. */
+  name: string;
+  /** ModelProto.metadata_props, in order. */
+  metadata?: [string, string][];
+  producerVersion?: string;
+  docString?: string;
+}
+
+export class OnnxGraph {
+  private readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
+  private readonly inits: InstanceType<typeof onnx.TensorProto>[] = [];
+  private readonly inputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
+  private readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
+  private nodeId = 0;
+
+  /** Adds a node; returns its first output's name. Integer attributes are INT(S), `{float}` is FLOAT. */
+  node(op: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    const T = onnx.AttributeProto.AttributeType;
+    this.nodes.push(onnx.NodeProto.create({
+      name: `${op}_${this.nodeId++}`,
+      opType: op,
+      input: inputs,
+      output: outputs,
+      attribute: Object.entries(attrs).map(([name, v]) => Array.isArray(v)
+        ? onnx.AttributeProto.create({ name, type: T.INTS, ints: v })
+        : typeof v === 'number'
+          ? onnx.AttributeProto.create({ name, type: T.INT, i: v })
+          : onnx.AttributeProto.create({ name, type: T.FLOAT, f: v.float })),
+    }));
+    return outputs[0]!;
+  }
+
+  /** A constant tensor (float32 or int64), little-endian raw data; returns its name. */
+  init(name: string, dims: number[], t: TensorData | Float32Array): string {
+    const { type, data } = t instanceof Float32Array ? { type: 'float' as const, data: t } : t;
+    this.inits.push(onnx.TensorProto.create({
+      name,
+      dims,
+      dataType: type === 'float' ? DataType.FLOAT : DataType.INT64,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    }));
+    return name;
+  }
+
+  input(name: string, elemType: number, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: number, dims: Dim[]): string {
+    this.outputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  encode(o: EncodeOptions): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'viewprobe',
+      ...(o.producerVersion !== undefined ? { producerVersion: o.producerVersion } : {}),
+      ...(o.docString !== undefined ? { docString: o.docString } : {}),
+      opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: OPSET })],
+      metadataProps: (o.metadata ?? []).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value })),
+      graph: onnx.GraphProto.create({
+        name: o.name,
+        node: this.nodes,
+        initializer: this.inits,
+        input: this.inputs,
+        output: this.outputs,
+      }),
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, elemType: number, dims: Dim[]) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: onnx.TypeProto.create({
+      tensorType: onnx.TypeProto.Tensor.create({
+        elemType,
+        shape: onnx.TensorShapeProto.create({
+          dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        }),
+      }),
+    }),
+  });
+}
+
+/**
+ * The backbone from NCHW float32 `x` (already normalised) to `features` [N, dim]: conv1, max-pool,
+ * the blocks, global average pool, flatten. Returns the features' name.
+ */
+export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, features = 'features'): string {
+  const conv = (x: string, c: FoldedConv, relu: boolean): string => {
+    const w = g.init(`${c.conv}.w`, [c.outC, c.inC, c.k, c.k], c.weight);
+    const b = g.init(`${c.conv}.b`, [c.outC], c.bias);
+    const y = g.node('Conv', [x, w, b], [`${c.conv}.out`], {
+      kernel_shape: [c.k, c.k], strides: [c.stride, c.stride], pads: [c.pad, c.pad, c.pad, c.pad], dilations: [1, 1], group: 1,
+    });
+    return relu ? g.node('Relu', [y], [`${c.conv}.relu`]) : y;
+  };
+
+  x = conv(x, net.stem, true);
+  // The max-pool input is post-ReLU, and MaxPool's own pads ignore padded cells (−inf) as PyTorch does.
+  x = g.node('MaxPool', [x], ['maxpool'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+  for (const b of net.blocks) {
+    let y = x;
+    b.convs.forEach((c, i) => { y = conv(y, c, i < b.convs.length - 1); });
+    const shortcut = b.downsample ? conv(x, b.downsample, false) : x;
+    const sum = g.node('Add', [y, shortcut], [`${b.name}.add`]);
+    x = g.node('Relu', [sum], [`${b.name}.out`]);
+  }
+  const pooled = g.node('GlobalAveragePool', [x], ['pooled']);
+  return g.node('Flatten', [pooled], [features], { axis: 1 });
+}
+
+/**
+ * The engine's model: NHWC float32 `input` [N, H, W, 3] (any size, dynamic batch), transposed to
+ * NCHW in the graph, to `features`; `logits` adds a second output through the weights' own fc.
+ */
+export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {}): Uint8Array {
+  const g = new OnnxGraph();
+  g.input('input', DataType.FLOAT, ['N', 'H', 'W', 3]);
+  const nchw = g.node('Transpose', ['input'], ['nchw'], { perm: [0, 3, 1, 2] });
+  const features = appendResNet(g, net, nchw);
+  g.output(features, DataType.FLOAT, ['N', net.dim]);
+  if (opts.logits && net.fc) {
+    const w = g.init('fc.w', [net.fc.classes, net.dim], net.fc.weight);
+    const b = g.init('fc.b', [net.fc.classes], net.fc.bias);
+    g.output(g.node('Gemm', [features, w, b], ['logits'], { transB: 1 }), DataType.FLOAT, ['N', net.fc.classes]);
+  }
+  return g.encode({ name: net.variant.arch });
+}

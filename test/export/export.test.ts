@@ -1,0 +1,246 @@
+// `viewprobe export` end to end: tiny runs on the random ResNet18 (seed preset, imagenet
+// normalisation) and the Keras ResNet50 (standard preset: resize + center crop, caffe BGR), exported,
+// then run in onnxruntime-node and onnxruntime-web (wasm) on the eval pixels viewprobe computes, against
+// `viewprobe predict`'s probabilities for the same photos.
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fingerprint } from '../../src/cache/types.js';
+import { decodeImage } from '../../src/image/decode.js';
+import { getPreset, type PresetName } from '../../src/image/presets.js';
+import { readModelSidecar, type ModelSidecar } from '../../src/export/sidecar.js';
+import { runCli } from '../helpers/cli.js';
+import { describeShared, sharedPath } from '../helpers/shared.js';
+
+ortWeb.env.wasm.numThreads = 1;
+
+const tmp = mkdtempSync(join(tmpdir(), 'vp-export-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const TINY_VAL = existsSync(sharedPath('data/tiny/val.txt'))
+  ? readFileSync(sharedPath('data/tiny/val.txt'), 'utf8').trim().split('\n').map((l) => sharedPath('data/tiny', l.split(' ')[0]!))
+  : [];
+const REF_PHOTOS = ['dog', 'eagle', 'giraffe'].map((p) => sharedPath(`weights/ref-${p}.jpg`));
+const NEEDS = ['data/tiny/train.txt', 'data/tiny/val.txt', 'weights/resnet18-random.safetensors', 'weights/resnet50-keras.safetensors', 'weights/ref-dog.jpg'];
+
+function cli(args: string[]) {
+  const r = runCli(args);
+  expect(r.status, `viewprobe ${args.join(' ')}\n${r.stderr}`).toBe(0);
+  return r;
+}
+
+/** A tiny run: clean views only (the cheapest extract), a few epochs. */
+function makeRun(name: string, weights: string, preset: PresetName): { cache: string; run: string } {
+  const cache = join(tmp, `cache-${name}`);
+  const run = join(tmp, `run-${name}`);
+  cli(['extract', '--train', sharedPath('data/tiny/train.txt'), '--val', sharedPath('data/tiny/val.txt'), '--cache', cache,
+    '--weights', weights, '--views', '0', '--preset', preset, '--engine', 'onnx']);
+  cli(['train', '--cache', cache, '--out', run, '--epochs', '8', '--views', 'clean']);
+  return { cache, run };
+}
+
+/** predict's probabilities per image, as label -> prob (all classes: --top = class count). */
+function predictProbs(run: string, classes: number, images: string[]): Map<string, number>[] {
+  const r = cli(['predict', '--run', run, '--top', String(classes), '--json', ...images]);
+  const out = JSON.parse(r.stdout) as { image: string; top: { label: string; prob: number }[] }[];
+  return out.map((o) => new Map(o.top.map((t) => [t.label, t.prob])));
+}
+
+/** The uint8 eval pixels viewprobe computes for each photo, packed NHWC. */
+async function evalPixels(preset: PresetName, images: string[]): Promise<Uint8Array> {
+  const p = getPreset(preset);
+  const per = p.inputSize * p.inputSize * 3;
+  const out = new Uint8Array(images.length * per);
+  for (const [i, f] of images.entries()) out.set(p.evalImage(await decodeImage(f)).data, i * per);
+  return out;
+}
+
+type Ort = typeof ortNode | typeof ortWeb;
+async function runModel(ort: Ort, model: Uint8Array, pixels: Uint8Array, n: number, size: number): Promise<Float32Array> {
+  const s = await (ort.InferenceSession as typeof ortNode.InferenceSession).create(model, { logSeverityLevel: 3 });
+  try {
+    const r = await s.run({ image: new (ort.Tensor as typeof ortNode.Tensor)('uint8', pixels, [n, size, size, 3]) });
+    return r.probabilities!.data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+function maxDiff(got: Float32Array, want: Map<string, number>[], classes: string[]): number {
+  let m = 0;
+  want.forEach((w, i) => classes.forEach((c, j) => { m = Math.max(m, Math.abs(got[i * classes.length + j]! - w.get(c)!)); }));
+  return m;
+}
+
+describeShared('viewprobe export', NEEDS, () => {
+  const cases: { name: string; weights: string; preset: PresetName }[] = [
+    { name: 'resnet18-random, seed preset', weights: sharedPath('weights/resnet18-random.safetensors'), preset: 'seed' },
+    { name: 'resnet50-keras, standard preset', weights: sharedPath('weights/resnet50-keras.safetensors'), preset: 'standard' },
+  ];
+  for (const [k, c] of cases.entries()) {
+    describe(c.name, () => {
+      let run: string;
+      let model: Uint8Array;
+      let side: ModelSidecar;
+      let want: Map<string, number>[];
+      let pixels: Uint8Array;
+      const images = [...REF_PHOTOS, ...TINY_VAL];
+      const size = getPreset(c.preset).inputSize;
+
+      beforeAll(async () => {
+        ({ run } = makeRun(`e${k}`, c.weights, c.preset));
+        const out = join(tmp, `export-${k}`, 'model.onnx');
+        const r = cli(['export', '--run', run, '--out', out, '--json']);
+        const j = JSON.parse(r.stdout) as { model: string; sidecar: string; bytes: number };
+        expect(j.sidecar).toBe(join(tmp, `export-${k}`, 'model.json'));
+        model = readFileSync(out);
+        side = await readModelSidecar(j.sidecar);
+        want = predictProbs(run, side.classes.length, images);
+        pixels = await evalPixels(c.preset, images);
+      });
+
+      it('model.json: the run\'s class names in order, the input, the eval transform, the weights and the model file\'s own hash', () => {
+        const opts = JSON.parse(readFileSync(join(run, 'options.json'), 'utf8')) as { classes: string[]; fingerprint: { weightsSha256: string } };
+        expect(side.classes).toEqual(opts.classes);
+        expect(side.input).toMatchObject({ name: 'image', dtype: 'uint8', shape: ['N', size, size, 3], channels: 'RGB' });
+        expect(side.outputs.map((o) => o.name)).toEqual(['probabilities', 'logits', 'features']);
+        expect(side.transform.resize).toMatchObject(c.preset === 'seed' ? { kind: 'exact', width: 244, height: 244 } : { kind: 'shorter', size: 256 });
+        expect(side.transform.crop?.size ?? null).toBe(c.preset === 'seed' ? null : 224);
+        expect(side.normalization.networkChannels).toBe(c.preset === 'seed' ? 'RGB' : 'BGR');
+        expect(side.backbone.weightsSha256).toBe(opts.fingerprint.weightsSha256);
+        expect(side.model.bytes).toBe(model.byteLength);
+        expect(side.model.sha256).toBe(createHash('sha256').update(model).digest('hex'));
+        expect(side.accuracy.best.valAcc).toBeGreaterThanOrEqual(0);
+        expect(side.testTimeViews).toBeNull();
+      });
+
+      it('metadata_props carry the same facts (class names round-trip), and the graph has a dynamic batch', () => {
+        const m = onnxProto.onnx.ModelProto.decode(model);
+        const meta = new Map(m.metadataProps!.map((p) => [p.key!, p.value!]));
+        expect(JSON.parse(meta.get('classes')!)).toEqual(side.classes);
+        expect(JSON.parse(meta.get('transform')!)).toEqual(side.transform);
+        expect(JSON.parse(meta.get('fingerprint')!)).toEqual(side.fingerprint);
+        expect(meta.get('viewprobe')).toBe(side.viewprobe);
+        const input = m.graph!.input![0]!;
+        expect(input.name).toBe('image');
+        expect(input.type!.tensorType!.elemType).toBe(onnxProto.onnx.TensorProto.DataType.UINT8);
+        expect(input.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(['N', size, size, 3]);
+        expect(m.opsetImport!.map((o) => [o.domain, Number(o.version)])).toEqual([['', 13]]);
+      });
+
+      it(`onnxruntime-node on viewprobe's eval pixels gives predict's probabilities within 1e-5 (3 reference photos + ${TINY_VAL.length} tiny val photos)`, async () => {
+        const got = await runModel(ortNode, model, pixels, images.length, size);
+        const d = maxDiff(got, want, side.classes);
+        expect(d).toBeLessThan(1e-5);
+        console.log(`${c.name}: onnxruntime-node vs predict, max |Δp| = ${d.toExponential(2)} over ${images.length} photos`);
+      });
+
+      it('onnxruntime-web (wasm, in Node) gives them within 1e-4', async () => {
+        // resnet50 on one wasm thread is slow; the reference photos and 3 tiny ones make the point
+        const n = c.preset === 'seed' ? images.length : 6;
+        const got = await runModel(ortWeb, model, pixels.subarray(0, n * size * size * 3), n, size);
+        const d = maxDiff(got, want.slice(0, n), side.classes);
+        expect(d).toBeLessThan(1e-4);
+        console.log(`${c.name}: onnxruntime-web (wasm) vs predict, max |Δp| = ${d.toExponential(2)} over ${n} photos`);
+      });
+    });
+  }
+
+  describe('refusals', () => {
+    let run: string;
+    const w = join(tmp, 'copy-of-resnet18.safetensors');
+    beforeAll(() => {
+      copyFileSync(sharedPath('weights/resnet18-random.safetensors'), w);
+      ({ run } = makeRun('refuse', w, 'seed'));
+    });
+
+    it('an existing --out is never overwritten without --force', () => {
+      const out = join(tmp, 'refuse', 'model.onnx');
+      cli(['export', '--run', run, '--out', out]);
+      const before = readFileSync(out);
+      const r = runCli(['export', '--run', run, '--out', out]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/model\.onnx exists; pass --force to replace it/);
+      expect(readFileSync(out).equals(before)).toBe(true);
+      rmSync(out);
+      const r2 = runCli(['export', '--run', run, '--out', out]);
+      expect(r2.status).toBe(2); // model.json is still there
+      expect(r2.stderr).toMatch(/model\.json exists/);
+      cli(['export', '--run', run, '--out', out, '--force']);
+      expect(readFileSync(out).equals(before), 'the same run exports to the same bytes').toBe(true);
+    });
+
+    it('refuses weights that differ from the run\'s (sha256), and a --weights file that does not exist', () => {
+      const r = runCli(['export', '--run', run, '--out', join(tmp, 'x', 'm.onnx'), '--weights', sharedPath('weights/resnet50-keras.safetensors')]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/weights .*resnet50-keras\.safetensors \(sha256 b2c5519e0f92…\) are not the ones .*head-best\.json was trained on \(sha256 7c8b3835feb4…\)/);
+      const r2 = runCli(['export', '--run', run, '--out', join(tmp, 'x', 'm.onnx'), '--weights', join(tmp, 'nope.safetensors')]);
+      expect(r2.status).toBe(2);
+      expect(r2.stderr).toMatch(/nope\.safetensors: cannot read weights: no such file/);
+      expect(existsSync(join(tmp, 'x', 'm.onnx'))).toBe(false);
+    });
+
+    it('refuses a run whose recorded weights file is missing, naming it', () => {
+      rmSync(w);
+      // keep the default download from being attempted: point the weights home at an empty dir, offline URL
+      const r = runCli(['export', '--run', run, '--out', join(tmp, 'y', 'm.onnx')],
+        { VIEWPROBE_HOME: join(tmp, 'home'), VIEWPROBE_WEIGHTS_URL: 'http://127.0.0.1:9/none.safetensors' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/its backbone weights .*copy-of-resnet18\.safetensors \(sha256 7c8b3835feb4…, recorded in .*weights\.json\) are missing; put them back or pass --weights FILE/);
+      expect(existsSync(join(tmp, 'y', 'm.onnx'))).toBe(false);
+    });
+  });
+
+  describe('head file conventions', () => {
+    it('a head with a feature transform exports it; a cache with test-time views gets the note on feeding them', async () => {
+      const { run, cache } = makeRun('tta', sharedPath('weights/resnet18-random.safetensors'), 'seed');
+      // the sweep's convention: transform applied to the features before the linear layer
+      const head = JSON.parse(readFileSync(join(run, 'head-best.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(run, 'head-best.json'), JSON.stringify({ ...head, transform: { power: 0.5, l2: true } }));
+      // test-time views: augmented views of the val images in the run's cache
+      const [{ openBackbone }, { FeatureCache }, { extractFeatures }, { loadDataset }, { makeNormLut }] = await Promise.all([
+        import('../../src/backbone/index.js'), import('../../src/cache/store.js'), import('../../src/extract/pipeline.js'),
+        import('../../src/data/dataset.js'), import('../../src/image/normalize.js')]);
+      const bb = await openBackbone({ weights: sharedPath('weights/resnet18-random.safetensors'), engine: 'onnx', threads: 2, quiet: true });
+      const fc = await FeatureCache.open(cache, { exclusive: true });
+      try {
+        const val = await loadDataset(sharedPath('data/tiny/val.txt'));
+        await fc.ensureFingerprint(head.fingerprint as Fingerprint, val.classes);
+        await extractFeatures([{ split: 'val', items: val.items, views: 2, clean: true }],
+          { engine: bb.engine, norm: makeNormLut(bb.preprocess), preset: getPreset('seed'), cache: fc, seed: 0, batch: 8 });
+      } finally {
+        await fc.close();
+        await bb.engine.dispose();
+      }
+      const out = join(tmp, 'tta', 'model.onnx');
+      cli(['export', '--run', run, '--out', out]);
+      const side = await readModelSidecar(join(tmp, 'tta', 'model.json'));
+      expect(side.head.transform).toEqual({ power: 0.5, l2: true });
+      expect(side.testTimeViews).toMatchObject({ views: 3, augmented: 2, clean: true });
+      expect(side.testTimeViews!.how).toMatch(/average the `logits` rows, then take the softmax/);
+      const ops = new Set(onnxProto.onnx.ModelProto.decode(readFileSync(out)).graph!.node!.map((n) => n.opType));
+      for (const op of ['Abs', 'Pow', 'Sign', 'ReduceL2']) expect(ops.has(op), op).toBe(true);
+    });
+  });
+
+  it('a copy of the run elsewhere exports with --weights; class names with spaces, quotes and accents round-trip', async () => {
+    const run = join(tmp, 'run-e0'); // the resnet18 run exported above
+    const moved = join(tmp, 'moved-run');
+    cpSync(run, moved, { recursive: true });
+    const names = ['crème brûlée', 'say "cheese"', '寿司 / sushi'];
+    for (const f of ['head-best.json', 'options.json']) {
+      const j = JSON.parse(readFileSync(join(moved, f), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(moved, f), JSON.stringify({ ...j, classes: names }));
+    }
+    const out = join(tmp, 'names', 'classifier.onnx');
+    cli(['export', '--run', moved, '--out', out, '--weights', sharedPath('weights/resnet18-random.safetensors')]);
+    expect((await readModelSidecar(join(tmp, 'names', 'classifier.json'))).classes).toEqual(names);
+    const meta = onnxProto.onnx.ModelProto.decode(readFileSync(out)).metadataProps!;
+    expect(JSON.parse(meta.find((p) => p.key === 'classes')!.value!)).toEqual(names);
+  });
+});
