@@ -9,7 +9,7 @@ import { InputError, UserError, errorMessage } from '../errors.js';
 import { log, printJson } from '../log.js';
 import { openCacheForReading } from '../train/cache-reader.js';
 import { RUN_FILES, pct, type CacheOpener } from '../train/command.js';
-import { loadHead, type HeadFile } from '../train/head.js';
+import { loadHead, type HeadFile } from '../head/file.js';
 import type { EpochRecord } from '../train/loop.js';
 import { evaluateHead, type EvalResult } from './metrics.js';
 import { defaultBatch } from '../extract/backbone/engine.js';

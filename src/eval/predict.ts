@@ -4,7 +4,9 @@ import type { BackboneArgs } from '../cli.js';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 import { embedImages } from '../extract/embed-images.js';
-import { headLogits, softmaxRows, type HeadFile } from '../train/head.js';
+import type { HeadFile } from '../head/file.js';
+import { HeadForward } from '../head/forward.js';
+import { softmaxRows } from '../head/loss.js';
 import { loadRun } from './command.js';
 import { openRunBackbone } from './run-backbone.js';
 
@@ -35,6 +37,7 @@ export async function runPredict(a: PredictArgs): Promise<number> {
   const head: HeadFile = run.head;
   const { bb, preset, norm } = await openRunBackbone(head.fingerprint, head.dim, run.headFile, a, run.cache);
   const nc = head.classes.length;
+  const forward = new HeadForward(head);
   const results: Prediction[] = [];
   let failed = 0;
 
@@ -52,7 +55,7 @@ export async function runPredict(a: PredictArgs): Promise<number> {
           failed++;
           p = { image: r.path, error: r.error };
         } else {
-          p = { image: r.path, top: topK(softmaxRows(headLogits(head, r.features, 1), 1, nc), head.classes, a.top) };
+          p = { image: r.path, top: topK(softmaxRows(forward.logits(r.features, 1), 1, nc), head.classes, a.top) };
         }
         results.push(p);
         print(p);

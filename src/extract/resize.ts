@@ -5,7 +5,7 @@
 // is this function, so every float and int conversion below mirrors the C one, including the
 // float32 box and the integer fixed-point accumulation.
 import type { RgbImage } from './decode.js';
-import { resampleWasm, resizeWasmAvailable, type AxisCoeffs } from './resize-wasm.js';
+import { resampleWasm, type AxisCoeffs } from '../image/resize-wasm.js';
 
 /** Source region (left, top, right, bottom) in pixels; fractional values allowed, as in Pillow. */
 export type ResizeBox = readonly [number, number, number, number];
@@ -178,7 +178,7 @@ interface SourceRect {
   height: number;
 }
 
-/** Which passes run: the SIMD ones when WebAssembly has SIMD (bit-identical), else plain JS. Tests compare them. */
+/** Which passes run: the SIMD ones (bit-identical) unless a test or benchmark asks for the plain-JS ones to compare. */
 let passes: 'wasm' | 'js' = 'wasm';
 export function useResizePasses(which: 'wasm' | 'js'): void {
   passes = which;
@@ -196,7 +196,7 @@ function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly
   const horiz = needHorizontal ? precomputeCoeffs(s.width, box[0]!, box[2]!, xsize) : undefined;
   const width = horiz ? xsize : s.width;
   let data: Uint8Array | undefined;
-  if ((horiz || needVertical) && passes === 'wasm' && resizeWasmAvailable()) {
+  if ((horiz || needVertical) && passes === 'wasm') {
     data = resampleWasm({
       img: s.img, x0: s.x0, y0: s.y0, width,
       ...(horiz ? { horiz: { c: horiz, outW: xsize, rowFirst: yboxFirst, rows: yboxLast - yboxFirst } } : {}),

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 import { openCacheForReading, type CacheReader } from './cache-reader.js';
-import { saveHead, writeFileAtomic } from './head.js';
+import { saveHead, writeFileAtomic } from '../head/file.js';
 import { resolveTrainOptions, trainHead, type EpochRecord, type TrainResult, type ViewMode } from './loop.js';
 
 export interface TrainArgs {

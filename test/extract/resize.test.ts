@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type RgbImage } from '../../src/extract/decode.js';
 import { crop, resizeBilinear, resizeCrop, resizeShortSide, useResizePasses } from '../../src/extract/resize.js';
-import { resizeWasmAvailable } from '../../src/extract/resize-wasm.js';
 import { SEED_AUGMENT_FILES, type SeedAugmentReference, block, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
 import { describeShared } from '../helpers/shared.js';
 
@@ -44,10 +43,6 @@ describeShared('resize: Pillow 9.4 pixels pinned by torchvision', SEED_AUGMENT_F
 });
 
 describe('the WebAssembly SIMD passes', () => {
-  it('are available on Node 20 (else every resize would quietly take the slower JS passes)', () => {
-    expect(resizeWasmAvailable()).toBe(true);
-  });
-
   it('give the same bytes as the plain-JS passes on 300 random images, sizes, boxes and crops', () => {
     let seed = 12345;
     const rnd = (n: number) => {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { epochLine, formatLr, runTrain, type TrainArgs } from '../../src/train/command.js';
-import { loadHead } from '../../src/train/head.js';
+import { loadHead } from '../../src/head/file.js';
 import { capture, fingerprint, memoryCache, separable, useTempDir } from './fixtures.js';
 
 const defaults: Omit<TrainArgs, 'cache' | 'out'> = { epochs: 8, lr: 1e-2, stepSize: 5, gamma: 0.5, batch: 16, seed: 0, views: 'aug', json: false };

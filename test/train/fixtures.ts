@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, vi } from 'vitest';
 import type { Fingerprint, SplitFeatures } from '../../src/cache/types.js';
 import type { CacheReader, CacheSummary } from '../../src/train/cache-reader.js';
-import { Rng } from '../../src/train/random.js';
+import { Rng } from '../../src/random.js';
 
 export interface SyntheticOptions {
   classes?: number;
