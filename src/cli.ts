@@ -67,6 +67,17 @@ export async function main(argv: string[]): Promise<number> {
         .option('views', { choices: ['aug', 'clean', 'all'] as const, default: 'aug' as const })
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./train/command.js').then((m) => m.runTrain(a as never))))
+    .command('sweep', 'train many heads from the cache in parallel and keep the best, chosen on val (or by CV)', (y) =>
+      y.option('cache', { type: 'string', default: 'cache' })
+        .option('out', { type: 'string', demandOption: true, describe: 'run directory to write (the winner, plus sweep.json)' })
+        .option('trials', { type: 'number', describe: 'random Adam trials beside the fixed ones (default 40)' })
+        .option('grid', { type: 'string', describe: 'explicit grid instead, e.g. "lr=1e-3,3e-3;views=clean,all;transform=none,l2"' })
+        .option('folds', { type: 'number', default: 5, describe: 'k of the cross-validation used without a val split' })
+        .option('select', { choices: ['val', 'cv'] as const, describe: 'choose on the val split (default when there is one) or by CV on train' })
+        .option('workers', { type: 'number', describe: 'worker threads (default: all cores)' })
+        .option('seed', { type: 'number', default: 0 })
+        .option('json', { type: 'boolean', default: false }),
+      (a) => run(import('./train/sweep-command.js').then((m) => m.runSweep(a as never))))
     .command('eval', 'report best accuracy, per-class accuracy, confusion and top-5 of a run', (y) =>
       runtimeOptions(y)
         .option('run', { type: 'string', demandOption: true })

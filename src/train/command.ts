@@ -84,7 +84,7 @@ export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<numb
   return 0;
 }
 
-interface CacheInfoLike {
+export interface CacheInfoLike {
   fingerprint: unknown;
   fingerprintId: string;
   classes: string[];
@@ -107,7 +107,8 @@ function summary(outDir: string, cacheDir: string, info: CacheInfoLike, r: Train
   };
 }
 
-async function writeRun(outDir: string, cacheDir: string, info: CacheInfoLike, r: TrainResult): Promise<void> {
+/** Writes a run directory; `extra` adds to (or replaces) fields of options.json (the sweep's). */
+export async function writeRun(outDir: string, cacheDir: string, info: CacheInfoLike, r: TrainResult, extra: Record<string, unknown> = {}): Promise<void> {
   const fp = (info.fingerprint ?? null) as Parameters<typeof saveHead>[2]['fingerprint'];
   const meta = (c: { epoch: number; valAcc: number }) => ({ fingerprint: fp, fingerprintId: info.fingerprintId, epoch: c.epoch, valAcc: c.valAcc });
   await saveHead(resolve(outDir, RUN_FILES.best), r.best.head, meta(r.best));
@@ -135,6 +136,7 @@ async function writeRun(outDir: string, cacheDir: string, info: CacheInfoLike, r
     math: r.math,
     seconds: r.seconds,
     createdAt: new Date().toISOString(),
+    ...extra,
   };
   await writeFileAtomic(resolve(outDir, RUN_FILES.options), JSON.stringify(options, null, 1) + '\n');
 }
