@@ -73,24 +73,31 @@ async function runPool(tasks: Task[], data: SweepData, workers: number, done: (t
   }
   const wd = { ...data, train: shareSplit(data.train), val: data.val ? shareSplit(data.val) : null };
   let next = 0;
+  const pool: Worker[] = [];
+  let failed = false;
   const one = () => new Promise<void>((resolve, reject) => {
     const w = new Worker(workerUrl(), { workerData: wd });
+    pool.push(w);
     let current: Task | undefined;
+    const fail = (e: Error) => {
+      // One failure ends the sweep: no worker picks up another task, all of them stop.
+      failed = true;
+      for (const p of pool) void p.terminate();
+      reject(e);
+    };
     const feed = () => {
-      current = tasks[next++];
+      current = failed ? undefined : tasks[next++];
       if (current) w.postMessage(current);
       else void w.terminate().then(() => resolve());
     };
     w.on('message', (m: { results?: TrialResult[]; error?: string }) => {
-      if (m.error !== undefined) {
-        void w.terminate();
-        reject(new Error(`sweep worker failed on task ${current?.id}: ${m.error}`));
-        return;
+      if (m.error !== undefined) fail(new Error(`sweep worker failed on task ${current?.id}: ${m.error}`));
+      else {
+        done(current!, m.results!);
+        feed();
       }
-      done(current!, m.results!);
-      feed();
     });
-    w.on('error', reject);
+    w.on('error', fail);
     w.on('online', feed);
   });
   await Promise.all(Array.from({ length: Math.min(workers, tasks.length) }, one));

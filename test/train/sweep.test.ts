@@ -77,4 +77,9 @@ describe('sweep', () => {
     expect(l.results[l.winner]!.spec.solver).toBe('lbfgs');
     expect(evaluateHead(l.head, d.val, d.classes).accuracy).toBeGreaterThan(0.6);
   });
+
+  it('a trial that fails in a worker fails the sweep with its message (and stops the other workers)', async () => {
+    const bad = { ...d.train, labels: d.train.labels.map((y, i) => (i === 5 ? 9 : y)) };
+    await expect(sweep(bad, d.val, d.classes, { grid: 'lr=1e-3,1e-2;epochs=2', workers: 2 })).rejects.toThrow(/sweep worker failed on task \d+: .*has label 9, outside the 4 classes/);
+  });
 });
