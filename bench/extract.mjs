@@ -14,10 +14,7 @@
 //
 //   npx tsc -p tsconfig.json && node bench/extract.mjs [--images 200] [--views 5] [--batch 8]
 //        [--threads 2] [--rounds 3] [--runs 4] [--warmup 1] [--concurrency N] [--clean] [--torch-batch 8]
-//        [--python /usr/bin/python3] [--no-pytorch] [--keep] [--resize-passes wasm,js]
-//
-// --resize-passes wasm,js times the pipeline once per listed resize implementation in every round
-// (the SIMD passes and the plain-JS ones; bit-identical pixels), to see whether the SIMD kernel pays.
+//        [--python /usr/bin/python3] [--no-pytorch] [--keep]
 //
 // --clean also extracts each image's eval-transform view (the CLI's default); off by default so that
 // both pipelines compute the same views: images x K augmented ones.
@@ -25,7 +22,6 @@
 // Child mode: run the CLI in this process and report its peak RSS, so that the parent reads the
 // pipeline's own memory (not the bench's). Kept before any heavy import.
 if (process.argv[2] === '--child') {
-  if (process.env.VP_BENCH_RESIZE) (await import(new URL('../dist/extract/resize.js', import.meta.url).href)).useResizePasses(process.env.VP_BENCH_RESIZE);
   const { main } = await import(new URL('../dist/cli.js', import.meta.url).href);
   const code = await main(process.argv.slice(3));
   const ru = process.resourceUsage();
@@ -78,11 +74,6 @@ const concurrency = arg('concurrency', undefined);
 const clean = flag('clean');
 const python = arg('python', '/usr/bin/python3');
 const withTorch = !flag('no-pytorch');
-const resizePasses = arg('resize-passes', 'wasm').split(',');
-if (!resizePasses.every((p) => p === 'wasm' || p === 'js')) {
-  console.error('bench: --resize-passes takes wasm, js or wasm,js');
-  process.exit(2);
-}
 
 const dataList = sharedPath('data/food101-10/train.txt');
 const weights = sharedPath('weights/resnet18-random.safetensors');
@@ -171,8 +162,8 @@ try {
   };
 
   // --- the full pipeline: the CLI in a child process, fresh cache --------------------------------
-  const timePipeline = async (round, passes = 'wasm') => {
-    const cacheDir = join(tmp, `cache-${round}-${passes}`);
+  const timePipeline = async (round) => {
+    const cacheDir = join(tmp, `cache-${round}`);
     const cliArgs = [
       'extract', '--train', list, '--cache', cacheDir, '--views', String(views), '--preset', 'seed',
       '--weights', weights, '--engine', 'onnx', '--device', 'cpu', '--threads', String(threads),
@@ -180,7 +171,7 @@ try {
       ...(concurrency ? ['--concurrency', concurrency] : []),
     ];
     const t0 = performance.now();
-    const out = await runChild(process.execPath, [fileURLToPath(import.meta.url), '--child', ...cliArgs], { ...process.env, VP_BENCH_RESIZE: passes });
+    const out = await runChild(process.execPath, [fileURLToPath(import.meta.url), '--child', ...cliArgs]);
     const wall = (performance.now() - t0) / 1000;
     const childLine = out.stderr.split('\n').find((l) => l.startsWith('bench-child '));
     if (out.status !== 0 || !childLine) {
@@ -224,11 +215,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     const entry = { round, loadavg_1_5_15_at_start: load() };
     entry.engine = await timeEngine();
-    Object.assign(entry, await timePipeline(round, resizePasses[0]));
-    if (resizePasses.length > 1) {
-      entry.resize_passes = { [resizePasses[0]]: entry.pipeline };
-      for (const p of resizePasses.slice(1)) entry.resize_passes[p] = (await timePipeline(round, p)).pipeline;
-    }
+    Object.assign(entry, await timePipeline(round));
     if (withTorch) entry.pytorch_views_per_s = (await timePytorch()).views_per_s;
     entry.pipeline_over_engine = r(entry.pipeline.views_per_s / entry.engine.images_per_s, 3);
     if (withTorch) entry.ours_over_pytorch = r(entry.pipeline.views_per_s / entry.pytorch_views_per_s, 3);
@@ -248,12 +235,6 @@ try {
     ...(withTorch ? { ours_over_pytorch: med((e) => e.ours_over_pytorch) } : {}),
     cache_file_over_payload: med((e) => e.cache.file_over_payload),
     peak_rss_mb: r(Math.max(...perRound.map((e) => e.pipeline.peak_rss_mb)), 1),
-    ...(resizePasses.length > 1 ? {
-      resize_passes: Object.fromEntries(resizePasses.map((p) => [p, {
-        views_per_s: med((e) => e.resize_passes[p].views_per_s),
-        cpu_s: med((e) => e.resize_passes[p].cpu_s),
-      }])),
-    } : {}),
   };
   result.goals = {
     pipeline_over_engine_ge_0_85: result.median.pipeline_over_engine >= 0.85,
