@@ -1,8 +1,7 @@
 // Per-image decode + prepare and per-view kernel times of the image side of `extract`.
 // Run after `npx tsc -p tsconfig.json`:  node bench/augment.mjs [N_IMAGES] [VIEWS_PER_IMAGE]
 // Prints one JSON object. Single-threaded figures (one decode at a time), so they are core-ms.
-// Also the seed preset's Resize to 300x300 with the WebAssembly SIMD passes and with the plain-JS
-// ones (bit-identical; alternating rounds, best round of each).
+// Also the seed preset's Resize to 300x300 (best of 6 rounds).
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +9,7 @@ import { decodeImage } from '../dist/image/decode.js';
 import { getPreset } from '../dist/image/presets.js';
 import { IMAGENET_PREPROCESS, makeNormLut } from '../dist/image/normalize.js';
 import { sharedPath } from '../dist/shared.js';
-import { resizeBilinear, useResizePasses } from '../dist/image/resize.js';
+import { resizeBilinear } from '../dist/image/resize.js';
 
 const nImages = Number(process.argv[2] ?? 100);
 const views = Number(process.argv[3] ?? 10);
@@ -56,15 +55,11 @@ for (const name of ['seed', 'standard']) {
 }
 const decoded = [];
 for (const b of bytes) decoded.push(await decodeImage(b));
-const best = { wasm: Infinity, js: Infinity };
+let best = Infinity;
 for (let round = 0; round < 6; round++) {
-  for (const passes of ['wasm', 'js']) {
-    useResizePasses(passes);
-    const t0 = performance.now();
-    for (const img of decoded) resizeBilinear(img, 300, 300);
-    best[passes] = Math.min(best[passes], ms(t0) / decoded.length);
-  }
+  const t0 = performance.now();
+  for (const img of decoded) resizeBilinear(img, 300, 300);
+  best = Math.min(best, ms(t0) / decoded.length);
 }
-useResizePasses('wasm');
-result.resize_300_ms_per_image = { wasm_simd: +best.wasm.toFixed(3), js: +best.js.toFixed(3), js_over_wasm: +(best.js / best.wasm).toFixed(2) };
+result.resize_300_ms_per_image = +best.toFixed(3);
 console.log(JSON.stringify(result, null, 1));

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { evaluateHead } from '../dist/eval/metrics.js';
 import { renderReport } from '../dist/eval/report.js';
 import { trainHead } from '../dist/train/loop.js';
-import { Rng } from '../dist/train/random.js';
+import { Rng } from '../dist/random.js';
 
 const argv = process.argv.slice(2);
 const opt = (name) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : undefined; };

@@ -2,15 +2,14 @@
 // Build first (npx tsc -p tsconfig.json), then:
 //   node bench/train.mjs                       synthetic food101-10 shape: 1,600 x K=10 x 2048-d, 500 val, 10 classes
 //   node bench/train.mjs --cache DIR           a real cache (e.g. the demo's resnet50-keras food101-10 cache)
-//   node bench/train.mjs --math js            the plain typed-array loops (also: --math tfjs --tf wasm --runs 1)
-// Options: --runs N (default 3, median reported) --epochs E --views aug|clean|all --math wasm|js|tfjs --tf a,b
+// Options: --runs N (default 3, median reported) --epochs E --views aug|clean|all
 //          --n --k --dim --val --classes (synthetic shape). Prints one JSON object on stdout.
 import os from 'node:os';
 import { trainHead } from '../dist/train/loop.js';
-import { Rng } from '../dist/train/random.js';
+import { Rng } from '../dist/random.js';
 
 function args(argv) {
-  const a = { runs: 3, epochs: 50, views: 'aug', math: 'wasm', tf: 'wasm,cpu', n: 1600, k: 10, dim: 2048, val: 500, classes: 10, seed: 0 };
+  const a = { runs: 3, epochs: 50, views: 'aug', n: 1600, k: 10, dim: 2048, val: 500, classes: 10, seed: 0 };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (!(key in a) && key !== 'cache') throw new Error(`unknown option ${argv[i]}`);
@@ -64,7 +63,7 @@ async function fromCache(dir) {
 
 const a = args(process.argv.slice(2));
 const data = a.cache ? await fromCache(a.cache) : synthetic(a);
-const opts = { epochs: a.epochs, views: a.views, math: a.math, seed: a.seed, tfBackends: a.tf.split(',') };
+const opts = { epochs: a.epochs, views: a.views, seed: a.seed };
 const runs = [];
 let last;
 for (let r = 0; r < a.runs; r++) {

@@ -4,7 +4,7 @@
 // backbone runtimes or the image decoder).
 import type { Argv } from 'yargs';
 import { PRESET_NAMES } from '../image/presets.js';
-import { backboneOptions, jsonOption, numberOption, runtimeOptions, SEED } from './options.js';
+import { backboneOptions, capThreads, checkNumber, jsonOption, numberOption, runtimeOptions, SEED } from './options.js';
 
 /** Views and batches far beyond these are typos; a batch is also checked against memory when the input size is known. */
 export const LIMITS = {
@@ -19,6 +19,9 @@ export const LIMITS = {
   gamma: { min: 0, max: 1, minExclusive: true },
   trainBatch: { min: 1, max: 1_000_000, int: true },
   top: { min: 1, max: 100_000, int: true },
+  trials: { min: 0, max: 100_000, int: true },
+  folds: { min: 2, max: 100, int: true },
+  workers: { min: 1, max: 1024, int: true },
 } as const;
 
 export const embedBuilder = (y: Argv) =>
@@ -54,6 +57,21 @@ export const trainBuilder = (y: Argv) =>
     .option('batch', { ...numberOption('training batch', LIMITS.trainBatch, 'batch'), default: 64 })
     .option('seed', { ...numberOption('head seed (init, shuffles, view choice)', SEED, 'seed'), default: 0 })
     .option('views', { choices: ['aug', 'clean', 'all'] as const, default: 'aug' as const });
+
+export const sweepBuilder = (y: Argv) =>
+  jsonOption(y)
+    .option('cache', { type: 'string', default: 'cache', requiresArg: true })
+    .option('out', { type: 'string', demandOption: true, requiresArg: true, describe: 'run directory to write (the winner, plus sweep.json)' })
+    .option('force', { type: 'boolean', default: false, describe: 'replace an existing run in --out' })
+    .option('trials', numberOption('random Adam trials beside the fixed ones (default 40)', LIMITS.trials, 'trials'))
+    .option('grid', { type: 'string', requiresArg: true, describe: 'explicit grid instead, e.g. "lr=1e-3,3e-3;views=clean,all;transform=none,l2"' })
+    .option('folds', { ...numberOption('k of the cross-validation used without a val split (or with --select cv)', LIMITS.folds, 'folds'), default: 5 })
+    .option('select', { choices: ['val', 'cv'] as const, describe: 'choose on the val split (default when there is one) or by CV on train' })
+    .option('workers', {
+      ...numberOption('worker threads (default: all cores)', LIMITS.workers, 'workers'),
+      coerce: (v: unknown) => capThreads(checkNumber('workers', LIMITS.workers)(v), 'workers'),
+    })
+    .option('seed', { ...numberOption('sweep seed (trial draws, folds, head seeds)', SEED, 'seed'), default: 0 });
 
 export const evalBuilder = (y: Argv) =>
   jsonOption(runtimeOptions(y))

@@ -15,7 +15,7 @@ import { loadRun, type LoadedRun } from '../run/run.js';
 import { loadRunNet } from '../run/backbone.js';
 import type { Preset } from '../image/presets.js';
 import { packageVersion } from '../shared.js';
-import { writeFileAtomic } from '../train/head.js';
+import { writeFileAtomic } from '../head/file.js';
 import { IO, OPSET, PRECISIONS, backboneWriter, buildExportModel, type Precision } from '../export/graph.js';
 import { readFeatureTransform } from '../export/head-transform.js';
 import {

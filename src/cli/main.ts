@@ -20,6 +20,8 @@ export async function main(argv: string[]): Promise<number> {
       (a) => run(import('./extract.js').then((m) => m.runExtract(a))))
     .command('train', 'stage two: fit the linear head from the cache', c.trainBuilder,
       (a) => run(import('./train.js').then((m) => m.runTrain(a))))
+    .command('sweep', 'train many heads from the cache in parallel and keep the best, chosen on val (or by cross-validation)', c.sweepBuilder,
+      (a) => run(import('./sweep.js').then((m) => m.runSweep(a))))
     .command('eval', 'report best accuracy, per-class accuracy, confusion and top-5 of a run', c.evalBuilder,
       (a) => run(import('./eval.js').then((m) => m.runEval(a))))
     .command('compare <runs..>', 'best and final accuracy of several runs side by side, with a summary of runs that differ only by seed', c.compareBuilder,

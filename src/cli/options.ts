@@ -44,10 +44,10 @@ export function numberOption(describe: string, range: Range, name: string) {
 }
 
 /** Threads beyond the machine's cores only oversubscribe it: capped, with a note. */
-export function capThreads(v: number): number {
+export function capThreads(v: number, name = 'threads'): number {
   const cores = availableParallelism();
   if (v > cores) {
-    log(`note: --threads ${v} is more than this machine's ${cores} cores; using ${cores}`);
+    log(`note: --${name} ${v} is more than this machine's ${cores} cores; using ${cores}`);
     return cores;
   }
   return v;

@@ -2,7 +2,9 @@
 // top-k per image. An image that cannot be read gets an error line; the others still print.
 import { log, printJson } from '../log.js';
 import { embedImages } from '../extract/embed-images.js';
-import { headLogits, softmaxRows, type HeadFile } from '../train/head.js';
+import type { HeadFile } from '../head/file.js';
+import { HeadForward } from '../head/forward.js';
+import { softmaxRows } from '../head/loss.js';
 import { EXIT } from '../exit.js';
 import { loadRun } from '../run/run.js';
 import type { predictBuilder } from './commands.js';
@@ -27,6 +29,7 @@ export async function runPredict(a: PredictArgs): Promise<number> {
   const head: HeadFile = run.head;
   const { bb, preset, norm } = await openRunBackbone(head.fingerprint, head.dim, run.headFile, a, run.cache);
   const nc = head.classes.length;
+  const forward = new HeadForward(head);
   const results: Prediction[] = [];
   let failed = 0;
 
@@ -44,7 +47,7 @@ export async function runPredict(a: PredictArgs): Promise<number> {
           failed++;
           p = { image: r.path, error: r.error };
         } else {
-          p = { image: r.path, top: topK(softmaxRows(headLogits(head, r.features, 1), 1, nc), head.classes, a.top) };
+          p = { image: r.path, top: topK(softmaxRows(forward.logits(r.features, 1), 1, nc), head.classes, a.top) };
         }
         results.push(p);
         print(p);

@@ -2,7 +2,10 @@
 // Ties in the scores go to the lower class index, for arg-max and top-k alike, so results never
 // depend on sort stability.
 import type { SplitFeatures } from '../cache/types.js';
-import { checkHeadFits, headLogits, logSumExp, type Head } from '../train/head.js';
+import { checkHeadFits } from '../head/file.js';
+import { headLogits } from '../head/forward.js';
+import type { Head } from '../head/head.js';
+import { crossEntropy } from '../head/loss.js';
 import { evalRows } from '../train/loop.js';
 
 export interface ClassStats {
@@ -93,7 +96,7 @@ export function meanCrossEntropy(logits: ArrayLike<number>, labels: ArrayLike<nu
   let sum = 0;
   for (let i = 0; i < n; i++) {
     const o = i * nc;
-    sum += logSumExp(logits, o, nc) - logits[o + labels[i]!]!;
+    sum += crossEntropy(logits, o, nc, labels[i]!);
   }
   return sum / n;
 }

@@ -5,7 +5,6 @@
 // is this function, so every float and int conversion below mirrors the C one, including the
 // float32 box and the integer fixed-point accumulation.
 import type { RgbImage } from './decode.js';
-import { resampleWasm, resizeWasmAvailable, type AxisCoeffs } from './resize-wasm.js';
 
 /** Source region (left, top, right, bottom) in pixels; fractional values allowed, as in Pillow. */
 export type ResizeBox = readonly [number, number, number, number];
@@ -27,7 +26,12 @@ function cInt(v: number): number {
 }
 
 /** The coefficient table of one axis, already in fixed point. */
-type Coeffs = AxisCoeffs;
+interface Coeffs {
+  ksize: number;
+  /** bounds[2*i] = first input index, bounds[2*i+1] = number of taps. */
+  bounds: Int32Array;
+  kk: Int32Array;
+}
 
 /**
  * precompute_coeffs + normalize_coeffs_8bpc. `in0`/`in1` are C floats in Pillow, so they arrive
@@ -178,12 +182,6 @@ interface SourceRect {
   height: number;
 }
 
-/** Which passes run: the SIMD ones when WebAssembly has SIMD (bit-identical), else plain JS. Tests compare them. */
-let passes: 'wasm' | 'js' = 'wasm';
-export function useResizePasses(which: 'wasm' | 'js'): void {
-  passes = which;
-}
-
 function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly number[]): RgbImage {
   const needHorizontal = xsize !== s.width || box[0] !== 0 || box[2] !== xsize;
   const needVertical = ysize !== s.height || box[1] !== 0 || box[3] !== ysize;
@@ -196,19 +194,11 @@ function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly
   const horiz = needHorizontal ? precomputeCoeffs(s.width, box[0]!, box[2]!, xsize) : undefined;
   const width = horiz ? xsize : s.width;
   let data: Uint8Array | undefined;
-  if ((horiz || needVertical) && passes === 'wasm' && resizeWasmAvailable()) {
-    data = resampleWasm({
-      img: s.img, x0: s.x0, y0: s.y0, width,
-      ...(horiz ? { horiz: { c: horiz, outW: xsize, rowFirst: yboxFirst, rows: yboxLast - yboxFirst } } : {}),
-      ...(needVertical ? { vert: { c: vert, outH: ysize, yShift: horiz ? yboxFirst : 0 } } : {}),
-    });
-  } else {
-    if (horiz) data = horizontalPass(s.img.data, s.img.width, s.x0, s.y0, yboxFirst, yboxLast - yboxFirst, xsize, horiz);
-    if (needVertical) {
-      data = data
-        ? verticalPass(data, width, width, 0, 0, ysize, vert, yboxFirst)
-        : verticalPass(s.img.data, width, s.img.width, s.x0, s.y0, ysize, vert, 0);
-    }
+  if (horiz) data = horizontalPass(s.img.data, s.img.width, s.x0, s.y0, yboxFirst, yboxLast - yboxFirst, xsize, horiz);
+  if (needVertical) {
+    data = data
+      ? verticalPass(data, width, width, 0, 0, ysize, vert, yboxFirst)
+      : verticalPass(s.img.data, width, s.img.width, s.x0, s.y0, ysize, vert, 0);
   }
   if (!data) return crop(s.img, s.x0, s.y0, s.width, s.height);
   return { data, width, height: needVertical ? ysize : yboxLast - yboxFirst };

@@ -4,7 +4,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InputError, UserError, errorMessage } from '../errors.js';
-import { loadHead, saveHead, writeFileAtomic, type HeadFile } from '../train/head.js';
+import { loadHead, saveHead, writeFileAtomic, type HeadFile } from '../head/file.js';
 import type { EpochRecord, TrainResult } from '../train/loop.js';
 
 export const RUN_FILES = {
@@ -96,7 +96,8 @@ export interface CacheInfoLike {
   classes: string[];
 }
 
-export async function writeRun(outDir: string, cacheDir: string, info: CacheInfoLike, r: TrainResult): Promise<void> {
+/** Writes a run directory; `extra` adds to (or replaces) fields of options.json (the sweep's). */
+export async function writeRun(outDir: string, cacheDir: string, info: CacheInfoLike, r: TrainResult, extra: Record<string, unknown> = {}): Promise<void> {
   const fp = (info.fingerprint ?? null) as Parameters<typeof saveHead>[2]['fingerprint'];
   const meta = (c: { epoch: number; valAcc: number }) => ({ fingerprint: fp, fingerprintId: info.fingerprintId, epoch: c.epoch, valAcc: c.valAcc });
   await saveHead(resolve(outDir, RUN_FILES.best), r.best.head, meta(r.best));
@@ -124,6 +125,7 @@ export async function writeRun(outDir: string, cacheDir: string, info: CacheInfo
     math: r.math,
     seconds: r.seconds,
     createdAt: new Date().toISOString(),
+    ...extra,
   };
   await writeFileAtomic(resolve(outDir, RUN_FILES.options), JSON.stringify(options, null, 1) + '\n');
 }

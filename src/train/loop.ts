@@ -3,15 +3,13 @@
 // seeded shuffled order, Adam with StepLR, then loss and accuracy on the validation features.
 import type { SplitFeatures } from '../cache/types.js';
 import { UserError } from '../errors.js';
-import type { TfBackendName } from '../tfjs.js';
-import { cloneHead, initHead, type Head } from './head.js';
-import { JsHeadMath, type Batch, type HeadMath } from './math.js';
-import { Rng, Stream, permutation } from './random.js';
+import { HeadEngine, type Batch } from '../head/engine.js';
+import { cloneHead, initHead, type Head } from '../head/head.js';
+import { Rng, Stream, permutation } from '../random.js';
 import { stepLr } from './schedule.js';
 
 /** Which cached views of a training image an epoch may pick: augmented, clean (eval transform), or either. */
 export type ViewMode = 'aug' | 'clean' | 'all';
-export type MathName = 'wasm' | 'js' | 'tfjs';
 
 export interface TrainOptions {
   epochs?: number;
@@ -21,16 +19,23 @@ export interface TrainOptions {
   batch?: number;
   seed?: number;
   views?: ViewMode;
-  /**
-   * Where the head's arithmetic runs: 'wasm' (default: WebAssembly SIMD kernels, measured fastest here,
-   * see bench/train.mjs; plain JS where SIMD is missing), 'js' (plain typed arrays) or 'tfjs'.
-   */
-  math?: MathName;
-  /** Backend order for math 'tfjs'. */
-  tfBackends?: TfBackendName[];
+  /** L2 penalty on the weight, added to its gradient (torch's Adam weight_decay); 0 in the recipe. */
+  weightDecay?: number;
+  /** Label smoothing of the training loss (torch's CrossEntropyLoss(label_smoothing)); 0 in the recipe. */
+  labelSmoothing?: number;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'tfBackends'>> & { tfBackends?: TfBackendName[] };
+/** What a caller may fix instead of drawing it from the seed (tests against PyTorch, warm starts). */
+export interface TrainHooks {
+  /** Initial parameters instead of PyTorch's default init drawn from the seed. */
+  init?: Head;
+  /** The order of the training images in 1-based epoch `epoch` instead of a seeded shuffle. */
+  order?: (epoch: number) => ArrayLike<number>;
+  /** After every optimiser step (1-based count), with a way to read the parameters. */
+  onStep?: (step: number, read: (into: Head) => void) => void;
+}
+
+export type ResolvedTrainOptions = Required<TrainOptions>;
 
 export const TRAIN_DEFAULTS: ResolvedTrainOptions = {
   epochs: 50,
@@ -40,7 +45,8 @@ export const TRAIN_DEFAULTS: ResolvedTrainOptions = {
   batch: 64,
   seed: 0,
   views: 'aug',
-  math: 'wasm',
+  weightDecay: 0,
+  labelSmoothing: 0,
 };
 
 export interface EpochRecord {
@@ -67,7 +73,7 @@ export interface TrainResult {
   best: Checkpoint;
   last: Checkpoint;
   options: ResolvedTrainOptions;
-  /** Where the arithmetic ran, e.g. "js" or "tfjs wasm". */
+  /** Where the arithmetic ran ("wasm-simd"). */
   math: string;
   trainImages: number;
   valImages: number;
@@ -88,9 +94,10 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   posInt('batch', r.batch);
   if (!(r.lr > 0) || !Number.isFinite(r.lr)) throw new UserError(`--lr must be a positive number, got ${r.lr}`);
   if (!(r.gamma > 0) || !Number.isFinite(r.gamma)) throw new UserError(`--gamma must be a positive number, got ${r.gamma}`);
+  if (!(r.weightDecay >= 0) || !Number.isFinite(r.weightDecay)) throw new UserError(`--weight-decay must be a number >= 0, got ${r.weightDecay}`);
+  if (!(r.labelSmoothing >= 0 && r.labelSmoothing < 1)) throw new UserError(`--label-smoothing must be in [0, 1), got ${r.labelSmoothing}`);
   if (!Number.isSafeInteger(r.seed)) throw new UserError(`--seed must be an integer, got ${r.seed}`);
   if (!['aug', 'clean', 'all'].includes(r.views)) throw new UserError(`--views must be aug, clean or all, got ${r.views}`);
-  if (!['wasm', 'js', 'tfjs'].includes(r.math)) throw new UserError(`unknown head math "${r.math}" (wasm, js or tfjs)`);
   return r;
 }
 
@@ -138,19 +145,6 @@ export function checkTrainInputs(train: SplitFeatures, val: SplitFeatures, class
   evalRows(val);
 }
 
-async function makeMath(o: ResolvedTrainOptions, init: Head, train: SplitFeatures): Promise<HeadMath> {
-  if (o.math === 'tfjs') {
-    const { TfHeadMath } = await import('./math-tfjs.js');
-    return TfHeadMath.create(init, train.aug, train.clean, o.batch, o.tfBackends);
-  }
-  if (o.math === 'wasm') {
-    const { WasmHeadMath } = await import('./math-wasm.js');
-    const m = WasmHeadMath.create(init, train.aug, train.clean, o.batch);
-    if (m) return m;
-  }
-  return new JsHeadMath(init, train.aug, train.clean);
-}
-
 /**
  * Picks, per image, the view shown in each epoch. An image has M choices (K augmented views, the clean
  * one, or K+1 for 'all'); epochs run through a fresh seeded permutation of the M choices per image
@@ -182,6 +176,7 @@ export async function trainHead(
   classes: string[],
   opts: TrainOptions = {},
   onEpoch?: (r: EpochRecord) => void,
+  hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   const o = resolveTrainOptions(opts);
   checkTrainInputs(train, val, classes, o.views);
@@ -191,62 +186,61 @@ export async function trainHead(
   const k = train.views;
   const valX = evalRows(val);
 
-  const init = initHead(classes, d, o.seed);
-  const math = await makeMath(o, init, train);
-  try {
-    const choices = o.views === 'aug' ? k : o.views === 'clean' ? 1 : k + 1;
-    const picker = new ViewPicker(n, choices, o.seed);
-    const batch: Batch = {
-      count: 0,
-      fromClean: new Uint8Array(o.batch),
-      offs: new Float64Array(o.batch),
-      labels: new Int32Array(o.batch),
-    };
-    const history: EpochRecord[] = [];
-    const current = cloneHead(init);
-    let best: Checkpoint | undefined;
-    const t0 = performance.now();
-    for (let epoch = 1; epoch <= o.epochs; epoch++) {
-      const lr = stepLr(epoch, o);
-      const order = permutation(new Rng(o.seed, Stream.shuffle, epoch), n);
-      let lossSum = 0;
-      for (let s = 0; s < n; s += o.batch) {
-        const nb = Math.min(o.batch, n - s);
-        for (let j = 0; j < nb; j++) {
-          const i = order[s + j]!;
-          const choice = o.views === 'clean' ? k : picker.pick(i, epoch);
-          const isClean = choice === k;
-          batch.fromClean[j] = isClean ? 1 : 0;
-          batch.offs[j] = isClean ? i * d : (i * k + choice) * d;
-          batch.labels[j] = train.labels[i]!;
-        }
-        batch.count = nb;
-        lossSum += math.trainStep(batch, lr);
+  const init = hooks.init ? cloneHead(hooks.init) : initHead(classes, d, o.seed);
+  const math = new HeadEngine(init, { maxBatch: o.batch, aug: train.aug, clean: train.clean });
+  const choices = o.views === 'aug' ? k : o.views === 'clean' ? 1 : k + 1;
+  const picker = new ViewPicker(n, choices, o.seed);
+  const batch: Batch = {
+    count: 0,
+    fromClean: new Uint8Array(o.batch),
+    offs: new Float64Array(o.batch),
+    labels: new Int32Array(o.batch),
+  };
+  const history: EpochRecord[] = [];
+  const current = cloneHead(init);
+  let best: Checkpoint | undefined;
+  let steps = 0;
+  const t0 = performance.now();
+  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    const lr = stepLr(epoch, o);
+    const order = hooks.order ? hooks.order(epoch) : permutation(new Rng(o.seed, Stream.shuffle, epoch), n);
+    if (order.length !== n) throw new Error(`epoch ${epoch}: an order of ${order.length} images for ${n}`);
+    let lossSum = 0;
+    for (let s = 0; s < n; s += o.batch) {
+      const nb = Math.min(o.batch, n - s);
+      for (let j = 0; j < nb; j++) {
+        const i = order[s + j]!;
+        const choice = o.views === 'clean' ? k : picker.pick(i, epoch);
+        const isClean = choice === k;
+        batch.fromClean[j] = isClean ? 1 : 0;
+        batch.offs[j] = isClean ? i * d : (i * k + choice) * d;
+        batch.labels[j] = train.labels[i]!;
       }
-      const ev = math.evaluate(valX, val.labels, nVal);
-      const rec: EpochRecord = { epoch, trainLoss: lossSum / n, valLoss: ev.lossSum / nVal, valAcc: ev.correct / nVal, lr };
-      history.push(rec);
-      if (!best || rec.valAcc > best.valAcc) {
-        math.read(current);
-        best = { epoch, valAcc: rec.valAcc, valLoss: rec.valLoss, head: cloneHead(current) };
-      }
-      onEpoch?.(rec);
+      batch.count = nb;
+      lossSum += math.trainStep(batch, lr, o);
+    if (hooks.onStep) hooks.onStep(++steps, (into) => math.read(into));
     }
-    const seconds = (performance.now() - t0) / 1000;
-    math.read(current);
-    const lastRec = history[history.length - 1]!;
-    return {
-      history,
-      best: best!,
-      last: { epoch: lastRec.epoch, valAcc: lastRec.valAcc, valLoss: lastRec.valLoss, head: current },
-      options: o,
-      math: math.name,
-      trainImages: n,
-      valImages: nVal,
-      viewChoices: choices,
-      seconds,
-    };
-  } finally {
-    math.dispose();
+    const ev = math.evaluate(valX, val.labels, nVal);
+    const rec: EpochRecord = { epoch, trainLoss: lossSum / n, valLoss: ev.lossSum / nVal, valAcc: ev.correct / nVal, lr };
+    history.push(rec);
+    if (!best || rec.valAcc > best.valAcc) {
+      math.read(current);
+      best = { epoch, valAcc: rec.valAcc, valLoss: rec.valLoss, head: cloneHead(current) };
+    }
+    onEpoch?.(rec);
   }
+  const seconds = (performance.now() - t0) / 1000;
+  math.read(current);
+  const lastRec = history[history.length - 1]!;
+  return {
+    history,
+    best: best!,
+    last: { epoch: lastRec.epoch, valAcc: lastRec.valAcc, valLoss: lastRec.valLoss, head: current },
+    options: o,
+    math: math.name,
+    trainImages: n,
+    valImages: nVal,
+    viewChoices: choices,
+    seconds,
+  };
 }

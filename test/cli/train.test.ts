@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { epochLine, runTrain, type TrainArgs } from '../../src/cli/train.js';
 import { formatLr } from '../../src/format.js';
-import { loadHead } from '../../src/train/head.js';
+import { loadHead } from '../../src/head/file.js';
 import { capture, fingerprint, memoryCache, separable, useTempDir } from '../train/fixtures.js';
 import { argsWith } from '../helpers/args.js';
 import { trainBuilder } from '../../src/cli/commands.js';

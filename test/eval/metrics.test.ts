@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { argmaxRows, confusionMatrix, evaluateHead, evaluateScores, meanCrossEntropy, meanNll, topKAccuracy } from '../../src/eval/metrics.js';
-import { initHead } from '../../src/train/head.js';
+import { initHead } from '../../src/head/head.js';
+import { Rng } from '../../src/random.js';
+import { trainHead } from '../../src/train/loop.js';
 import { separable } from '../train/fixtures.js';
 
 // Four images, three classes. Row 2 ties classes 0 and 1: the lower index wins.
@@ -93,5 +95,28 @@ describe('evaluateHead', () => {
       'run/head-best.json: class 2 is "class_2" in the head but "class_3" in the val split',
     );
     expect(() => evaluateHead(initHead(cls, 9, 0), val, cls, 'h.json')).toThrow('h.json: head takes 9-d features but the val split has 8-d features');
+  });
+
+  it('gives exactly the accuracy and loss training recorded for the head (same forward pass)', async () => {
+    // Noisy, overlapping classes and float features of every magnitude: near ties happen, so a
+    // different summation order in eval would show.
+    const nc = 7, d = 50, n = 300, nv = 400;
+    const rng = new Rng(11, 3);
+    const make = (count: number, name: string) => {
+      const labels = Int32Array.from({ length: count }, () => rng.int(nc));
+      const x = new Float32Array(count * d);
+      for (let i = 0; i < count; i++) for (let k = 0; k < d; k++) x[i * d + k] = (rng.uniform() - 0.5) * 10 ** (k % 4 - 1) + (k === labels[i] ? 0.15 : 0);
+      return { split: name, dim: d, paths: [], hashes: [], labels, views: 1, aug: x, clean: x };
+    };
+    const train = make(n, 'train'), val = make(nv, 'val');
+    const cls = Array.from({ length: nc }, (_, i) => `c${i}`);
+    const r = await trainHead(train, val, cls, { epochs: 6, lr: 3e-3, batch: 32 });
+    expect(r.best.valAcc).toBeGreaterThan(1 / nc);
+    expect(r.best.valAcc).toBeLessThan(1);
+    for (const c of [r.best, r.last]) {
+      const e = evaluateHead(c.head, val, cls);
+      expect(e.accuracy).toBe(c.valAcc);
+      expect(e.loss).toBe(c.valLoss);
+    }
   });
 });

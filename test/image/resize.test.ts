@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type RgbImage } from '../../src/image/decode.js';
-import { crop, resizeBilinear, resizeCrop, resizeShortSide, useResizePasses } from '../../src/image/resize.js';
-import { resizeWasmAvailable } from '../../src/image/resize-wasm.js';
+import { crop, resizeBilinear, resizeCrop, resizeShortSide } from '../../src/image/resize.js';
 import { SEED_AUGMENT_FILES, type SeedAugmentReference, block, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
 import { describeShared } from '../helpers/shared.js';
 
@@ -24,16 +23,10 @@ describeShared('resize: Pillow 9.4 pixels pinned by torchvision', SEED_AUGMENT_F
     ref = await loadSeedAugmentReference();
   });
 
-  for (const [name, size, passes] of [['resize244', 244, 'wasm'], ['resize300', 300, 'wasm'], ['resize300', 300, 'js']] as const) {
-    it(`${name}: Resize([${size},${size}]) is bit-exact (${passes} passes)`, () => {
+  for (const [name, size] of [['resize244', 244], ['resize300', 300]] as const) {
+    it(`${name}: Resize([${size},${size}]) is bit-exact`, () => {
       const r = ref.get(name);
-      useResizePasses(passes);
-      let out: RgbImage;
-      try {
-        out = resizeBilinear(ref.dog, size, size);
-      } finally {
-        useResizePasses('wasm');
-      }
+      const out = resizeBilinear(ref.dog, size, size);
       expect([out.height, out.width, 3]).toEqual(r.shape_hwc);
       // Block and means first: on a failure they say where and how much, the hash only that.
       expect(block(out)).toEqual(r.block_rows100_104_cols100_104_rgb);
@@ -41,49 +34,6 @@ describeShared('resize: Pillow 9.4 pixels pinned by torchvision', SEED_AUGMENT_F
       expect(sha256(out.data)).toBe(r.sha256_of_uint8_hwc_bytes);
     });
   }
-});
-
-describe('the WebAssembly SIMD passes', () => {
-  it('are available on Node 20 (else every resize would quietly take the slower JS passes)', () => {
-    expect(resizeWasmAvailable()).toBe(true);
-  });
-
-  it('give the same bytes as the plain-JS passes on 300 random images, sizes, boxes and crops', () => {
-    let seed = 12345;
-    const rnd = (n: number) => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      return seed % n;
-    };
-    const run = <T>(which: 'wasm' | 'js', f: () => T): T => {
-      useResizePasses(which);
-      try {
-        return f();
-      } finally {
-        useResizePasses('wasm');
-      }
-    };
-    for (let i = 0; i < 300; i++) {
-      const w = 1 + rnd(70), h = 1 + rnd(70);
-      const data = new Uint8Array(w * h * 3);
-      for (let j = 0; j < data.length; j++) data[j] = rnd(256);
-      const img = { data, width: w, height: h };
-      const ow = 1 + rnd(90), oh = 1 + rnd(90);
-      let f: () => RgbImage;
-      if (i % 3 === 0) {
-        f = () => resizeBilinear(img, ow, oh);
-      } else if (i % 3 === 1) {
-        const l = rnd(w), t = rnd(h);
-        const box = [l + rnd(100) / 100, t + rnd(100) / 100, l + 1 + rnd(w - l), t + 1 + rnd(h - t)] as const;
-        f = () => resizeBilinear(img, ow, oh, [Math.min(box[0], box[2]), Math.min(box[1], box[3]), box[2], box[3]]);
-      } else {
-        const l = rnd(w), t = rnd(h), cw = 1 + rnd(w - l), ch = 1 + rnd(h - t);
-        f = () => resizeCrop(img, l, t, cw, ch, ow, oh);
-      }
-      const a = run('wasm', f), b = run('js', f);
-      expect([a.width, a.height], `case ${i}`).toEqual([b.width, b.height]);
-      expect(Buffer.from(a.data).equals(Buffer.from(b.data)), `case ${i}: ${w}x${h} -> ${ow}x${oh}`).toBe(true);
-    }
-  });
 });
 
 describe('resizeBilinear', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, vi } from 'vitest';
 import type { Fingerprint, SplitFeatures } from '../../src/cache/types.js';
 import type { CacheReader, CacheSummary } from '../../src/train/cache-reader.js';
-import { Rng } from '../../src/train/random.js';
+import { Rng } from '../../src/random.js';
 
 export interface SyntheticOptions {
   classes?: number;
@@ -105,4 +105,24 @@ export function useTempDir(prefix: string): () => string {
     if (dir === undefined) throw new Error('useTempDir: the directory exists only inside hooks and tests');
     return dir;
   };
+}
+
+/** Noisy, overlapping classes on shifted, unevenly scaled features: trials really differ. */
+export function noisy(seed = 1, nc = 4, dim = 12, per = 24, valPer = 12, views = 2): { train: SplitFeatures; val: SplitFeatures; classes: string[] } {
+  const rng = new Rng(seed, 50);
+  const means = Float32Array.from({ length: nc * dim }, () => rng.uniform());
+  const row = (out: Float32Array, at: number, c: number) => {
+    for (let j = 0; j < dim; j++) out[at + j] = (3 + j) * (means[c * dim + j]! + 0.9 * (rng.uniform() - 0.5)) + 5;
+  };
+  const split = (name: string, count: number, k: number): SplitFeatures => {
+    const n = count * nc;
+    const labels = Int32Array.from({ length: n }, (_, i) => i % nc);
+    const aug = new Float32Array(n * k * dim), clean = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++) {
+      for (let v = 0; v < k; v++) row(aug, (i * k + v) * dim, labels[i]!);
+      row(clean, i * dim, labels[i]!);
+    }
+    return { split: name, dim, paths: Array.from({ length: n }, (_, i) => `${name}/${i}.jpg`), hashes: [], labels, views: k, aug, clean };
+  };
+  return { train: split('train', per, views), val: split('val', valPer, 0), classes: Array.from({ length: nc }, (_, i) => `c${i}`) };
 }

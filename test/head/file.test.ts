@@ -2,49 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { checkHeadFits, headLogits, headToJson, initHead, loadHead, parseHead, saveHead, softmaxRows, type HeadMeta } from '../../src/train/head.js';
-import { fingerprint, useTempDir } from './fixtures.js';
+import { checkHeadFits, headToJson, loadHead, parseHead, saveHead, type HeadMeta } from '../../src/head/file.js';
+import { initHead } from '../../src/head/head.js';
+import { fingerprint, useTempDir } from '../train/fixtures.js';
 
 const classes = ['apple_pie', 'baby_back_ribs', 'baklava'];
-
-describe('initHead (PyTorch Linear default init)', () => {
-  it('draws weight and bias from U(-1/sqrt(D), 1/sqrt(D))', () => {
-    const d = 512;
-    const h = initHead(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], d, 0);
-    const bound = 1 / Math.sqrt(d);
-    expect(h.weight.length).toBe(10 * d);
-    expect(h.bias.length).toBe(10);
-    const all = [...h.weight, ...h.bias];
-    expect(Math.max(...all)).toBeLessThanOrEqual(bound);
-    expect(Math.min(...all)).toBeGreaterThanOrEqual(-bound);
-    // Uniform on [-b, b]: mean 0, variance b²/3; 5120 draws put both well inside these limits.
-    const mean = all.reduce((s, v) => s + v, 0) / all.length;
-    const variance = all.reduce((s, v) => s + (v - mean) ** 2, 0) / all.length;
-    expect(Math.abs(mean)).toBeLessThan(0.05 * bound);
-    expect(variance / (bound * bound / 3)).toBeGreaterThan(0.95);
-    expect(variance / (bound * bound / 3)).toBeLessThan(1.05);
-  });
-
-  it('is reproducible from the seed and differs between seeds', () => {
-    expect(initHead(classes, 8, 3).weight).toEqual(initHead(classes, 8, 3).weight);
-    expect(initHead(classes, 8, 3).weight).not.toEqual(initHead(classes, 8, 4).weight);
-  });
-});
-
-describe('headLogits and softmaxRows', () => {
-  it('compute x·Wᵀ + b and a normalised softmax', () => {
-    const h = { classes: ['a', 'b'], dim: 3, weight: Float32Array.from([1, 2, 3, -1, 0, 0.5]), bias: Float32Array.from([0.5, -1]) };
-    const x = Float32Array.from([1, 0, 2, 0, 1, 1]);
-    const z = headLogits(h, x, 2);
-    expect([...z]).toEqual([1 + 6 + 0.5, -1 + 1 - 1, 2 + 3 + 0.5, 0.5 - 1]);
-    const p = softmaxRows(z, 2, 2);
-    expect(p[0]! + p[1]!).toBeCloseTo(1, 6);
-    expect(p[0]).toBeCloseTo(1 / (1 + Math.exp(-1 - 7.5)), 6);
-    // Large logits must not overflow.
-    const big = softmaxRows(Float32Array.from([1000, 999]), 1, 2);
-    expect(big[0]).toBeCloseTo(1 / (1 + Math.exp(-1)), 6);
-  });
-});
 
 describe('head files', () => {
   const dir = useTempDir('viewprobe-head-');
@@ -64,6 +26,18 @@ describe('head files', () => {
     const j = JSON.parse(await readFile(file, 'utf8'));
     expect(j).toMatchObject({ format: 'viewprobe-head', version: 1, dtype: 'float32', encoding: 'base64-le' });
     expect(typeof j.weight).toBe('string');
+  });
+
+  it('carry the feature transform, and a head without one stays the plain linear head', async () => {
+    const h = { ...initHead(classes, 5, 1), transform: { power: 0.5, l2: true } };
+    const file = join(dir(), 'transformed.json');
+    await saveHead(file, h, meta);
+    expect((await loadHead(file)).transform).toEqual({ power: 0.5, l2: true });
+    expect(JSON.parse(await readFile(file, 'utf8')).transform).toEqual({ power: 0.5, l2: true });
+    await saveHead(file, initHead(classes, 5, 1), meta);
+    expect(JSON.parse(await readFile(file, 'utf8'))).not.toHaveProperty('transform');
+    expect((await loadHead(file)).transform).toBeUndefined();
+    expect(parseHead(JSON.stringify({ ...good(), transform: { l2: false } }), 'x').transform).toBeUndefined();
   });
 
   it('also load plain number arrays (a head exported from elsewhere)', () => {
@@ -87,6 +61,9 @@ describe('head files', () => {
     ['a non-finite value', JSON.stringify({ ...good(), bias: [0, 'x'] }), /bias\[1\] is not a number/],
     ['a NaN in base64', JSON.stringify({ ...good(), bias: Buffer.from(new Float32Array([0, NaN]).buffer).toString('base64') }), /bias\[1\] is not finite/],
     ['no bias', JSON.stringify({ ...good(), bias: undefined }), /bias is missing/],
+    ['an unknown transform', JSON.stringify({ ...good(), transform: { pca: 64 } }), /transform has an unknown field "pca"/],
+    ['a bad power', JSON.stringify({ ...good(), transform: { power: -1 } }), /transform.power must be a positive number/],
+    ['a transform that is not an object', JSON.stringify({ ...good(), transform: 'l2' }), /transform must be an object/],
     ['an accuracy above 1', JSON.stringify({ ...good(), valAcc: 83 }), /valAcc must be a number in \[0, 1\]/],
   ];
   for (const [what, text, msg] of cases) {

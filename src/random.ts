@@ -1,12 +1,15 @@
-// Seeded randomness for training. Every random choice (head init, batch order, which cached view an
-// image shows in an epoch) comes from its own named stream derived from the user's seed, so that
-// changing how one stream is consumed never shifts the others, and the same seed replays a run.
+// Seeded randomness (the lowest layer: head init, training, the sweep, and augmentation may all use it).
+// Every random choice (head init, batch order, which cached view an image shows in an epoch, CV folds)
+// comes from its own named stream derived from the user's seed, so that changing how one stream is
+// consumed never shifts the others, and the same seed replays a run.
 
 /** Independent streams derived from one seed. */
 export const Stream = {
   init: 1,
   shuffle: 2,
   views: 3,
+  folds: 4,
+  sweep: 5,
 } as const;
 
 function mix32(h: number): number {

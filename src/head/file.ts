@@ -1,24 +1,14 @@
-// The linear head, Linear(D, N), and its portable file format.
-//
-// File format (JSON, `format: "viewprobe-head"`, version 1): class names, feature dim, the cache
+// The head file (JSON, `format: "viewprobe-head"`, version 1): class names, feature dim, the cache
 // fingerprint the head was trained on, the epoch and its val accuracy, and the parameters laid out
-// like torch's Linear: `weight` N*D row-major (row c = class c), `bias` N. Parameters are written as
-// base64 of little-endian float32: exact (decimal text would need ~9 digits per value to round-trip)
-// and about 4x smaller; in Python `np.frombuffer(base64.b64decode(w), '<f4').reshape(N, D)`.
+// like torch's Linear: `weight` N*D row-major (row c = class c), `bias` N; optionally `transform`
+// ({ power?, l2? }, see head.ts), applied to each feature row before the linear layer. Parameters are
+// written as base64 of little-endian float32: exact (decimal text would need ~9 digits per value to
+// round-trip) and about 4x smaller; in Python `np.frombuffer(base64.b64decode(w), '<f4').reshape(N, D)`.
 // Plain JSON number arrays are accepted on load too, so a head exported from elsewhere loads.
 import { readFile, rename, writeFile, unlink } from 'node:fs/promises';
 import { InputError, errorMessage } from '../errors.js';
 import type { Fingerprint } from '../cache/types.js';
-import { Rng, Stream } from './random.js';
-
-export interface Head {
-  classes: string[];
-  dim: number;
-  /** N*D row-major, like torch's Linear.weight. */
-  weight: Float32Array;
-  /** N. */
-  bias: Float32Array;
-}
+import type { Head, HeadTransform } from './head.js';
 
 export interface HeadMeta {
   /** The cache fingerprint whose features the head was trained on (null when unknown). */
@@ -34,68 +24,6 @@ export type HeadFile = Head & HeadMeta;
 
 export const HEAD_FORMAT = 'viewprobe-head';
 export const HEAD_VERSION = 1;
-
-/**
- * PyTorch's default Linear init: kaiming_uniform_(a=sqrt(5)) on the weight reduces to
- * U(-1/sqrt(D), 1/sqrt(D)); the bias is U(-1/sqrt(D), 1/sqrt(D)). Weight first, then bias, as torch draws them.
- */
-export function initHead(classes: string[], dim: number, seed: number): Head {
-  const n = classes.length;
-  const rng = new Rng(seed, Stream.init);
-  const bound = 1 / Math.sqrt(dim);
-  const weight = new Float32Array(n * dim);
-  for (let i = 0; i < weight.length; i++) weight[i] = -bound + 2 * bound * rng.uniform();
-  const bias = new Float32Array(n);
-  for (let i = 0; i < n; i++) bias[i] = -bound + 2 * bound * rng.uniform();
-  return { classes: [...classes], dim, weight, bias };
-}
-
-export function cloneHead(h: Head): Head {
-  return { classes: [...h.classes], dim: h.dim, weight: h.weight.slice(), bias: h.bias.slice() };
-}
-
-/** Logits (n*N) of `n` feature rows packed in `x` (n*D). */
-export function headLogits(head: Head, x: Float32Array, n: number): Float32Array {
-  const { dim: d, weight: w, bias } = head;
-  const nc = head.classes.length;
-  if (x.length < n * d) throw new Error(`headLogits: ${n} rows of ${d} need ${n * d} floats, got ${x.length}`);
-  const out = new Float32Array(n * nc);
-  for (let i = 0; i < n; i++) {
-    const xo = i * d;
-    for (let c = 0; c < nc; c++) {
-      const wo = c * d;
-      let s0 = 0, s1 = 0;
-      let k = 0;
-      for (; k + 1 < d; k += 2) {
-        s0 += w[wo + k]! * x[xo + k]!;
-        s1 += w[wo + k + 1]! * x[xo + k + 1]!;
-      }
-      if (k < d) s0 += w[wo + k]! * x[xo + k]!;
-      out[i * nc + c] = s0 + s1 + bias[c]!;
-    }
-  }
-  return out;
-}
-
-/** log(sum(exp(z[o..o+nc)))), max-subtracted so that large logits do not overflow. */
-export function logSumExp(z: ArrayLike<number>, o: number, nc: number): number {
-  let m = -Infinity;
-  for (let c = 0; c < nc; c++) m = Math.max(m, z[o + c]!);
-  let s = 0;
-  for (let c = 0; c < nc; c++) s += Math.exp(z[o + c]! - m);
-  return m + Math.log(s);
-}
-
-/** Row-wise softmax of n*N scores. */
-export function softmaxRows(logits: Float32Array, n: number, nc: number): Float32Array {
-  const out = new Float32Array(n * nc);
-  for (let i = 0; i < n; i++) {
-    const o = i * nc;
-    const lse = logSumExp(logits, o, nc);
-    for (let c = 0; c < nc; c++) out[o + c] = Math.exp(logits[o + c]! - lse);
-  }
-  return out;
-}
 
 function toBase64(a: Float32Array): string {
   const le = new Float32Array(a); // a copy, so the view below starts at offset 0
@@ -124,6 +52,7 @@ export function headToJson(head: Head, meta: HeadMeta): Record<string, unknown> 
     encoding: 'base64-le',
     weight: toBase64(head.weight),
     bias: toBase64(head.bias),
+    ...(head.transform ? { transform: head.transform } : {}),
   };
 }
 
@@ -166,6 +95,24 @@ function floats(v: unknown, count: number, what: string, fail: (d: string) => ne
   return out;
 }
 
+/** The file's transform; undefined when it changes nothing. */
+function parseTransform(v: unknown, fail: (d: string) => never): HeadTransform | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('transform must be an object like {"power": 0.5, "l2": true}');
+  const t = v as Record<string, unknown>;
+  // An unknown key would be a transform this forward pass does not apply: refuse it rather than guess.
+  for (const k of Object.keys(t)) if (k !== 'power' && k !== 'l2') fail(`transform has an unknown field "${k}" (power, l2)`);
+  const out: HeadTransform = {};
+  if (t.power !== undefined) {
+    if (typeof t.power !== 'number' || !(t.power > 0) || !Number.isFinite(t.power)) fail(`transform.power must be a positive number, got ${JSON.stringify(t.power)}`);
+    out.power = t.power as number;
+  }
+  if (t.l2 !== undefined) {
+    if (typeof t.l2 !== 'boolean') fail(`transform.l2 must be true or false, got ${JSON.stringify(t.l2)}`);
+    if (t.l2) out.l2 = true;
+  }
+  return out.power !== undefined || out.l2 ? out : undefined;
+}
+
 /** Parses and validates a head file's text; `source` names the file in errors. */
 export function parseHead(text: string, source: string): HeadFile {
   const fail = (detail: string): never => {
@@ -203,11 +150,13 @@ export function parseHead(text: string, source: string): HeadFile {
   if (fpId !== null && typeof fpId !== 'string') fail('fingerprintId must be a string or null');
   const fp = j.fingerprint ?? null;
   if (fp !== null && (typeof fp !== 'object' || Array.isArray(fp))) fail('fingerprint must be an object or null');
+  const transform = j.transform === undefined ? undefined : parseTransform(j.transform, fail);
   return {
     classes: names,
     dim: d,
     weight,
     bias,
+    ...(transform ? { transform } : {}),
     fingerprint: fp as Fingerprint | null,
     fingerprintId: fpId as string | null,
     epoch: epoch as number,
