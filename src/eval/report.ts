@@ -173,7 +173,7 @@ function mistakesSection(m: MistakesView, n: number): string {
   if (m.wrong === 0) return `<h2>Most confident mistakes</h2><p>None: the head classifies all ${n} images correctly.</p>`;
   const missing = m.items.filter((x) => !x.thumbnail);
   const note = missing.length
-    ? `<p class="note">${missing.length} of these image${missing.length === 1 ? '' : 's'} could not be shown: ${missing
+    ? `<p class="note">${missing.length} of these images could not be shown: ${missing
         .slice(0, 5)
         .map((x) => `${esc(x.file)} (${esc(x.problem ?? 'unreadable')})`)
         .join('; ')}${missing.length > 5 ? '; …' : ''}.</p>`
@@ -186,7 +186,7 @@ function mistakesSection(m: MistakesView, n: number): string {
     return `<figure class="mistake">${thumb}<figcaption><span class="pred">${esc(x.predicted)} ${pct(x.prob)}</span><br><span class="truth">true: ${esc(x.truth)} (${pct(x.trueProb)})</span><span class="file" title="${esc(x.file)}">${esc(name)}</span></figcaption></figure>`;
   });
   return `<h2>Most confident mistakes</h2>
-<p class="muted">The ${m.items.length} of ${m.wrong} wrong images the head was surest about, most confident first: its answer with its probability (red), the true class with the probability it got (green).</p>
+<p class="muted">${m.items.length < m.wrong ? `The ${m.items.length} of ${m.wrong} wrong images the head was surest about` : `The ${m.wrong} wrong image${m.wrong === 1 ? '' : 's'}`}, most confident first: its answer with its probability (red), the true class with the probability it got (green).</p>
 ${note}<div class="mistakes">${cards.join('')}</div>`;
 }
 
