@@ -154,8 +154,8 @@ h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.15em;margin-top:28px;border
 table{border-collapse:collapse;font-size:.9em;margin:8px 0} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 .confusion td.diag{background:#e3eefa;font-weight:bold}
-.facts th,.facts td{text-align:left}
-.muted{color:#666;font-size:.9em}
+.facts th,.facts td{text-align:left} .facts td{overflow-wrap:anywhere}
+.muted{color:#666;font-size:.9em} .scroll{overflow-x:auto;max-width:100%}
 .note{background:#fff8e1;border-left:3px solid #f0b400;padding:6px 10px;font-size:.9em}
 details{margin:8px 0} h3{font-size:1em;margin:18px 0 4px} code{font-size:.95em}
 .panels{display:flex;flex-wrap:wrap;gap:8px 20px;align-items:flex-start} .panels figure{margin:0}
@@ -251,7 +251,7 @@ ${curves ? `${curvesTitle}<div class="charts"><figure>${lossSvg}</figure><figure
 <figure>${confSvg}</figure>
 <h2>Per-class accuracy</h2>
 ${perClass}
-<details><summary>Confusion matrix as a table</summary>${confTable}</details>
+<details><summary>Confusion matrix as a table</summary><div class="scroll">${confTable}</div></details>
 ${h.length ? `<h2>History</h2><details><summary>${h.length} epoch${h.length === 1 ? '' : 's'}</summary>${histTable}</details>` : ''}
 ${facts ? `<h2>Run</h2>${facts}` : ''}
 </body></html>

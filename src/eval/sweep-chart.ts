@@ -165,6 +165,15 @@ function leaderboardSpec(v: SweepView): Spec {
   };
 }
 
+/** Powers of ten across the values (a log axis's own ticks crowd in at every 2..9 × 10^k); the ends when fewer than two. */
+function logTicks(values: (number | undefined)[]): number[] {
+  const xs = values.filter((x): x is number => x !== undefined);
+  const lo = Math.min(...xs), hi = Math.max(...xs);
+  const ticks: number[] = [];
+  for (let e = Math.ceil(Math.log10(lo) - 1e-9); e <= Math.floor(Math.log10(hi) + 1e-9); e++) ticks.push(10 ** e);
+  return ticks.length >= 2 ? ticks : [lo, hi];
+}
+
 function dimensionSpec(v: SweepView, dim: VariedDimension): Spec {
   const values = v.trials
     .map((t, i) => ({ v: dim.values[i], score: t.score, group: groupOf(v, i), size: SIZE[groupOf(v, i)], jitter: jitter(i) }))
@@ -174,7 +183,7 @@ function dimensionSpec(v: SweepView, dim: VariedDimension): Spec {
   // One score axis for every panel, so that heights compare across them.
   const yDomain = scoreDomain(v.trials.map((t) => t.score));
   const x = dim.kind === 'log'
-    ? { field: 'v', type: 'quantitative', scale: { type: 'log' }, title: null, axis: { format: '.0e', labelOverlap: true, tickCount: 4 } }
+    ? { field: 'v', type: 'quantitative', scale: { type: 'log', padding: 10 }, title: null, axis: { format: '.0e', values: logTicks(dim.values as (number | undefined)[]), grid: false } }
     : { field: 'v', type: 'nominal', sort: dim.order, title: null, axis: { labelAngle: dim.order.some((o) => o.length > 6) ? -30 : 0 } };
   const point: Spec = {
     mark: { type: 'point', filled: true, opacity: 0.85 },
@@ -223,9 +232,9 @@ Chosen: <b>${esc(w.description)}</b>, ${pct(w.score)}${gain}.</p>
 <p class="muted">The selection score chose among the trials, so the winner's is optimistic; the number to trust is <code>viewprobe eval --data</code> on images that took no part in choosing.</p>
 <figure>${board}</figure>
 <h3>By what varied</h3>
-<p class="muted">Every trial is a point at its selection score, in one chart per setting that differed between trials (a trial appears only where the setting applies to it). ${legend} <span class="key"><svg width="18" height="6"><line x1="0" y1="3" x2="18" y2="3" stroke="#d62728" stroke-dasharray="5 4" stroke-width="1.5"/></svg> the seed recipe's score</span></p>
+<p class="muted">Every trial is a point at its selection score, in one chart per setting that differed between trials (a trial appears only where the setting applies to it). ${legend}${seed ? ` <span class="key"><svg width="18" height="6"><line x1="0" y1="3" x2="18" y2="3" stroke="#d62728" stroke-dasharray="5 4" stroke-width="1.5"/></svg> the seed recipe's score</span>` : ''}</p>
 <div class="panels">${panels.map((p) => `<figure>${p}</figure>`).join('')}</div>
-<details><summary>All ${v.trials.length} trials</summary>${trialsTable(v)}</details>`;
+<details><summary>All ${v.trials.length} trials</summary><div class="scroll">${trialsTable(v)}</div></details>`;
 }
 
 function keyShape(shape: string, color: string): string {

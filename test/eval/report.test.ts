@@ -160,6 +160,15 @@ describe('HTML report of a sweep run', () => {
     expect(listed).toEqual([...Array.from({ length: LEADERBOARD_ROWS }, (_, i) => i + 1), ...seedRanks]);
   });
 
+  it('a sweep without a seed-recipe trial (a --grid that left it out of an old sweep.json): no seed card, rule or gain', async () => {
+    const html = await renderReport({ ...input(), sweep: { ...sweepView(), seedRecipe: -1 } });
+    expect(html).toContain('<b>81.0%</b>selection score of the chosen trial (val)');
+    expect(html).not.toContain('selection score of the seed recipe');
+    expect(html).not.toContain('points over the seed recipe');
+    expect(html).not.toContain('stroke-dasharray="5,4"');
+    expect(html).not.toContain('the seed recipe\'s score');
+  });
+
   it('finds the settings that varied, and which trials each applies to', () => {
     const dims = variedDimensions(sweepView().trials);
     expect(dims.map((d) => d.title)).toEqual(['head (solver)', 'training views', 'feature transform', 'Adam: learning rate', 'L-BFGS: L2 penalty λ']);
