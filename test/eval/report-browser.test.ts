@@ -50,13 +50,14 @@ describeBrowser('the HTML report in headless Chromium', [], () => {
         return route.abort();
       });
       await page.goto(`file://${file}`, { waitUntil: 'load' });
-      const got = await page.evaluate(() => ({
+      // a string, evaluated in the page (the tests are compiled without the DOM's types)
+      const got = await page.evaluate(`({
         width: document.documentElement.scrollWidth,
         charts: document.querySelectorAll('figure > svg').length,
         images: document.images.length,
         decoded: [...document.images].filter((i) => i.complete && i.naturalWidth > 0).length,
         placeholders: document.querySelectorAll('.thumb.missing').length,
-      }));
+      })`) as { width: number; charts: number; images: number; decoded: number; placeholders: number };
       expect(refused).toEqual([]);
       expect(got.width).toBeLessThanOrEqual(1200);
       // the leaderboard, the 6 settings that varied (solver, views, transform, lr, batch, L-BFGS penalty), the confusion matrix
