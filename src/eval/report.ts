@@ -71,14 +71,15 @@ function lossSpec(h: EpochRecord[]): Spec {
   };
 }
 
-function accSpec(h: EpochRecord[], best?: { epoch: number; valAcc: number }): Spec {
+/** `cv`: the per-epoch score is cross-validated accuracy on train (a sweep that chose by CV), not val accuracy. */
+function accSpec(h: EpochRecord[], best?: { epoch: number; valAcc: number }, cv = false): Spec {
   const layers: Spec[] = [
     {
       data: { values: h.map((r) => ({ epoch: r.epoch, acc: r.valAcc })) },
       mark: { type: 'line', color: '#f58518', point: h.length <= 60 ? { color: '#f58518' } : false },
       encoding: {
         x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 }, scale: { domain: [1, Math.max(2, h.length)] } },
-        y: { field: 'acc', type: 'quantitative', title: 'val accuracy', axis: { format: '.0%' } },
+        y: { field: 'acc', type: 'quantitative', title: cv ? 'CV accuracy' : 'val accuracy', axis: { format: '.0%' } },
       },
     },
   ];
@@ -91,7 +92,7 @@ function accSpec(h: EpochRecord[], best?: { epoch: number; valAcc: number }): Sp
       ],
     });
   }
-  return { ...base, title: 'Validation accuracy per epoch', width: 400, height: 240, layer: layers };
+  return { ...base, title: cv ? 'Cross-validated accuracy per epoch' : 'Validation accuracy per epoch', width: 400, height: 240, layer: layers };
 }
 
 function confusionSpec(e: EvalResult): Spec {
@@ -198,7 +199,7 @@ export async function renderReport(r: ReportInput): Promise<string> {
   const curves = h.length > 1;
   const [lossSvg, accSvg, confSvg, sweepHtml] = await Promise.all([
     curves ? toSvg(lossSpec(h)) : Promise.resolve(''),
-    curves ? toSvg(accSpec(h, r.best)) : Promise.resolve(''),
+    curves ? toSvg(accSpec(h, r.best, r.sweep?.selection.kind === 'cv')) : Promise.resolve(''),
     toSvg(confusionSpec(e)),
     r.sweep ? renderSweepSection(r.sweep) : Promise.resolve(''),
   ]);

@@ -149,6 +149,15 @@ describe('HTML report of a sweep run', () => {
     expect(html).toMatch(/<tr class="seed"><td>7<\/td><td>70\.0%<\/td>/);
   });
 
+  it('a sweep that chose by cross-validation: the curve is CV accuracy, and the val split took no part in choosing', async () => {
+    const cv = { ...sweepView(), selection: { kind: 'cv' as const, folds: 5, seed: 0, label: '5-fold cross-validated accuracy on the training split' } };
+    const html = await renderReport({ ...input(), sweep: cv, choseOnThisData: false });
+    expect(html).toContain('selection score of the chosen trial (cross-validated on train)');
+    expect(html).toContain('Cross-validated accuracy per epoch');
+    expect(html).not.toContain('Validation accuracy per epoch');
+    expect(html).not.toContain('took part in choosing');
+  });
+
   it('lists the best trials and always the seed recipe\'s rows, however far down they rank', async () => {
     const v = sweepView(30);
     expect(v.trials[0]!.rank).toBeGreaterThan(LEADERBOARD_ROWS);
