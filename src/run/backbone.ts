@@ -2,10 +2,11 @@
 // the same features the cache holds: same architecture, same weights (by sha256), same preset.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { Fingerprint } from '../cache/types.js';
 import { UserError } from '../errors.js';
 import { openBackbone, type BackboneOptions, type OpenedBackbone } from '../backbone/index.js';
+import { cacheDir as weightsHome } from '../backbone/weights.js';
 import { makeNormLut, type NormLut } from '../image/normalize.js';
 import { getPreset, type Preset } from '../image/presets.js';
 
@@ -22,15 +23,25 @@ export async function writeWeightsHint(cacheDir: string, path: string, sha256: s
   await writeFile(join(cacheDir, HINT), JSON.stringify({ path, sha256 }, null, 1) + '\n').catch(() => {});
 }
 
+/**
+ * The weights recorded beside the cache, when they are the ones the head was trained on. A recorded
+ * file that is gone is an error rather than a reason to fetch the default ResNet18: only the default
+ * download itself (in viewprobe's weights folder) can be fetched again.
+ */
 async function weightsFromHint(cacheDir: string | undefined, sha256: string): Promise<string | undefined> {
   if (!cacheDir) return undefined;
+  let hint: { path?: unknown; sha256?: unknown };
   try {
-    const hint = JSON.parse(await readFile(join(cacheDir, HINT), 'utf8')) as { path?: unknown; sha256?: unknown };
-    if (typeof hint.path === 'string' && hint.sha256 === sha256 && existsSync(hint.path)) return hint.path;
+    hint = JSON.parse(await readFile(join(cacheDir, HINT), 'utf8')) as typeof hint;
   } catch {
-    // no hint: the default weights resolution applies
+    return undefined; // no hint: the default weights resolution applies
   }
-  return undefined;
+  if (typeof hint.path !== 'string' || hint.sha256 !== sha256) return undefined;
+  if (existsSync(hint.path)) return hint.path;
+  const rel = relative(join(weightsHome(), 'weights'), hint.path);
+  if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) return undefined;
+  throw new UserError(`the backbone weights this run was trained on are gone: ${hint.path} (recorded in ${join(cacheDir, HINT)}); ` +
+    `pass that file, or one with sha256 ${sha256.slice(0, 12)}…, with --weights FILE`);
 }
 
 /**
