@@ -42,6 +42,18 @@ describeShared('predict and eval --data', ['data/tiny/train.txt', 'weights/resne
     }
   });
 
+  it('predict without --json: one line per image on stdout; the backbone line and errors on stderr', () => {
+    const bad = join(tmp, 'broken2.jpg');
+    writeFileSync(bad, 'not an image either');
+    const good = sharedPath('data/tiny/val/bibimbap/1004374.jpg');
+    const r = runCli(['predict', '--run', run, '--top', '2', good, bad]);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stdout).toMatch(new RegExp(`^${good}: (beet_salad|beignets|bibimbap) [01]\\.\\d{3}, (beet_salad|beignets|bibimbap) [01]\\.\\d{3}\n$`));
+    expect(r.stderr).toMatch(/^backbone: resnet18 /m);
+    expect(r.stderr).toMatch(/broken2\.jpg: error:/);
+    expect(r.stderr).not.toContain(`${good}:`);
+  });
+
   it('predict refuses weights other than the ones the head was trained on', () => {
     const r = runCli(['predict', '--run', run, '--weights', sharedPath('weights/resnet50-keras.safetensors'), sharedPath('data/tiny/val/beignets/1222571.jpg')]);
     expect(r.status).toBe(2);
