@@ -74,7 +74,7 @@ describeShared('extract through the CLI', ['data/tiny/train.txt', 'weights/resne
   // 1024 views of 244 px on the CPU: about 14 GiB per batch in flight, and one thread gives at least 2 in flight
   it.skipIf(totalmem() > 56 * GiB)('refuses a --batch whose batches in flight would not fit in memory, before a cache exists', () => {
     const cache = join(tmp, 'cache-big-batch');
-    const r = runCli(['extract', '--val', sharedPath('data/tiny/val.txt'), '--cache', cache, '--weights', weights, '--engine', 'onnx', '--threads', '1', '--batch', '1024']);
+    const r = runCli(['extract', '--val', sharedPath('data/tiny/val.txt'), '--cache', cache, '--weights', weights, '--engine', 'onnx', '--device', 'cpu', '--threads', '1', '--batch', '1024']);
     expect(r.status, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/^viewprobe: --batch 1024 would need about [\d.]+ GiB \(\d+ batches in flight of 244 px views\).* use --batch \d+ or less$/m);
     expect(existsSync(cache)).toBe(false);
