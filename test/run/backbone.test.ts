@@ -4,14 +4,16 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { openRunBackbone } from '../../src/run/backbone.js';
 import type { Fingerprint } from '../../src/cache/types.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-run-backbone-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-afterEach(() => vi.unstubAllEnvs());
+// openRunBackbone says on stderr that it downloads; the tests read only what it throws.
+beforeEach(() => { vi.spyOn(process.stderr, 'write').mockImplementation(() => true); });
+afterEach(() => { vi.unstubAllEnvs(); vi.restoreAllMocks(); });
 
 const SHA = 'ab'.repeat(32);
 const FP: Fingerprint = { arch: 'resnet18', weightsSha256: SHA, preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: 512 };
