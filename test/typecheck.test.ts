@@ -1,5 +1,5 @@
-// The build (npm ci's `prepare`) emits dist/ whatever the type errors, and the global setup only warns,
-// so without this test a type error or an unused import would pass `npm test` and surface first in CI.
+// src compiles under the strict build config with no unused locals, and tests and benches compile
+// against src (test/global-setup.ts already refuses to run tests on a build that fails).
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';

@@ -3,14 +3,9 @@
 // into place only once complete (length, sha256, safetensors structure), so a partial file is never
 // used; its size and sha256 go into a sidecar JSON that is checked each time the file is reused.
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import https from 'node:https';
+import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { UserError, errorMessage } from '../errors.js';
 import { log } from '../log.js';
 import { readSafetensors, type SafetensorsFile } from './safetensors.js';
@@ -54,35 +49,51 @@ export async function downloadFile(opts: DownloadOptions): Promise<Downloaded> {
   const dir = dirname(opts.dest);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(opts.dest)}.${process.pid}.${Math.random().toString(36).slice(2)}.part`);
+  // One controller for the whole transfer: a timer that fires aborts it with the reason it records.
+  const abort = new AbortController();
+  let why: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (ms: number, reason: () => string) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { why = reason(); abort.abort(); }, ms);
+  };
+  let received = 0;
+  let total: number | undefined;
+  let file: FileHandle | undefined;
   try {
-    const res = await get(opts.url, opts, opts.maxRedirects ?? 5);
-    const lenHeader = res.headers['content-length'];
-    const total = lenHeader !== undefined && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
+    const connect = opts.connectTimeoutMs ?? 15_000;
+    arm(connect, () => `no response within ${connect / 1000}s (connect timeout)`);
+    const res = await get(opts.url, abort.signal, opts.maxRedirects ?? 5).catch((e: unknown) => { throw new Error(why ?? fetchReason(e)); });
+    const lenHeader = res.headers.get('content-length');
+    total = lenHeader !== null && /^\d+$/.test(lenHeader) ? Number(lenHeader) : undefined;
     const maxBytes = opts.maxBytes ?? 1 << 30;
     if (total !== undefined && total > maxBytes) {
-      res.destroy();
+      abort.abort();
       throw new Error(`the server announces ${total} bytes, more than the ${maxBytes}-byte limit`);
     }
     const hash = createHash('sha256');
-    let received = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        if (received > maxBytes) return done(new Error(`the body exceeds the ${maxBytes}-byte limit`));
-        hash.update(chunk);
-        opts.onProgress?.(received, total);
-        done(null, chunk);
-      },
-    });
     const idle = opts.idleTimeoutMs ?? 30_000;
-    res.setTimeout(idle, () => res.destroy(new Error(`no data for ${idle / 1000}s after ${received} bytes (idle timeout)`)));
+    file = await open(tmp, 'wx');
     try {
-      await pipeline(res, meter, createWriteStream(tmp, { flags: 'wx' }));
+      arm(idle, () => `no data for ${idle / 1000}s after ${received} bytes (idle timeout)`);
+      for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+        arm(idle, () => `no data for ${idle / 1000}s after ${received} bytes (idle timeout)`);
+        received += chunk.length;
+        if (received > maxBytes) {
+          why = `the body exceeds the ${maxBytes}-byte limit`;
+          abort.abort();
+          throw new Error(why);
+        }
+        hash.update(chunk);
+        await file.write(chunk);
+        opts.onProgress?.(received, total);
+      }
     } catch (e) {
-      const why = errorMessage(e);
-      throw new Error(/premature close|aborted|ECONNRESET|socket hang up/i.test(why)
-        ? `the connection closed after ${received}${total !== undefined ? ` of ${total}` : ''} bytes`
-        : why);
+      if (why) throw new Error(why);
+      throw new Error(`the connection closed after ${received}${total !== undefined ? ` of ${total}` : ''} bytes`);
+    } finally {
+      clearTimeout(timer);
+      await file.close();
     }
     if (total !== undefined && received !== total) throw new Error(`truncated: got ${received} of ${total} bytes`);
     const sha256 = hash.digest('hex');
@@ -93,40 +104,40 @@ export async function downloadFile(opts: DownloadOptions): Promise<Downloaded> {
     await rename(tmp, opts.dest);
     return { path: opts.dest, size: received, sha256 };
   } finally {
+    clearTimeout(timer);
     await rm(tmp, { force: true });
   }
 }
 
-function get(url: string, opts: DownloadOptions, redirectsLeft: number): Promise<http.IncomingMessage> {
+/** The response to `url` after at most `redirectsLeft` redirects; any status but 200 is an error. */
+async function get(url: string, signal: AbortSignal, redirectsLeft: number): Promise<Response> {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    return Promise.reject(new Error(`invalid URL "${url}"`));
+    throw new Error(`invalid URL "${url}"`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return Promise.reject(new Error(`unsupported URL scheme "${u.protocol}"`));
-  const connect = opts.connectTimeoutMs ?? 15_000;
-  return new Promise((resolvePromise, reject) => {
-    const req = (u.protocol === 'https:' ? https : http).get(u, { headers: { 'user-agent': 'viewprobe' } });
-    const timer = setTimeout(() => req.destroy(new Error(`no response within ${connect / 1000}s (connect timeout)`)), connect);
-    req.on('error', (e) => { clearTimeout(timer); reject(e); });
-    req.on('response', (res) => {
-      clearTimeout(timer);
-      const status = res.statusCode ?? 0;
-      if (status >= 300 && status < 400 && res.headers.location) {
-        res.resume();
-        if (redirectsLeft <= 0) return reject(new Error(`too many redirects (last to ${res.headers.location})`));
-        return resolvePromise(get(new URL(res.headers.location, u).toString(), opts, redirectsLeft - 1));
-      }
-      if (status !== 200) {
-        res.resume();
-        return reject(new Error(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''} from ${u.host}`));
-      }
-      resolvePromise(res);
-    });
-  });
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`unsupported URL scheme "${u.protocol}"`);
+  // Redirects by hand, to bound them and to name the last hop when there are too many.
+  const res = await fetch(u, { headers: { 'user-agent': 'viewprobe' }, redirect: 'manual', signal });
+  const location = res.headers.get('location');
+  if (res.status >= 300 && res.status < 400 && location) {
+    await res.body?.cancel();
+    if (redirectsLeft <= 0) throw new Error(`too many redirects (last to ${location})`);
+    return get(new URL(location, u).toString(), signal, redirectsLeft - 1);
+  }
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    throw new Error(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''} from ${u.host}`);
+  }
+  return res;
 }
 
+/** fetch says only "fetch failed"; the reason (ECONNREFUSED, a DNS failure) is in its cause. */
+function fetchReason(e: unknown): string {
+  const cause = (e as { cause?: unknown })?.cause;
+  return errorMessage(cause instanceof Error ? cause : e);
+}
 
 interface Sidecar {
   url: string;

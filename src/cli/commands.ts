@@ -6,7 +6,12 @@ import type { Argv } from 'yargs';
 import { PRESET_NAMES } from '../image/presets.js';
 import { backboneOptions, capThreads, checkNumber, jsonOption, numberOption, runtimeOptions, SEED } from './options.js';
 
-/** Views and batches far beyond these are typos; a batch is also checked against memory when the input size is known. */
+/**
+ * Views and batches far beyond these are typos; an extract batch is also checked against memory
+ * when the input size is known. A training batch stages batch x dim floats in the head's wasm
+ * memory: 65,536 rows of 2048-d features are 512 MiB, and a batch beyond the training split only
+ * means "the whole split".
+ */
 export const LIMITS = {
   views: { min: 0, max: 1000, int: true },
   extractBatch: { min: 1, max: 1024, int: true },
@@ -20,7 +25,7 @@ export const LIMITS = {
   // Adam's L2 penalty: beyond 1 it only shrinks the head to zero. Label smoothing of 1 is a uniform target.
   weightDecay: { min: 0, max: 1 },
   labelSmoothing: { min: 0, max: 0.99 },
-  trainBatch: { min: 1, max: 1_000_000, int: true },
+  trainBatch: { min: 1, max: 65_536, int: true },
   top: { min: 1, max: 100_000, int: true },
   trials: { min: 0, max: 100_000, int: true },
   folds: { min: 2, max: 100, int: true },

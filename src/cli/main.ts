@@ -30,19 +30,31 @@ export async function main(argv: string[]): Promise<number> {
       (a) => run(import('./predict.js').then((m) => m.runPredict(a))))
     .command('export', 'write a run\'s whole classifier (normalisation, backbone, head, softmax) as one ONNX file, with model.json beside it', c.exportBuilder,
       (a) => run(import('./export.js').then((m) => m.runExport(a))))
-    .command('cache <action>', 'inspect or merge caches', (y) =>
+    // `cache [action]`: an action that is neither info nor merge lands in this handler, which names it
+    // (yargs' own demandCommand would only say that an action is missing).
+    .command('cache [action]', 'inspect or merge caches', (y) =>
       y.command('info', 'summary of a cache', c.cacheInfoBuilder,
         (a) => run(import('./cache.js').then((m) => m.runCacheInfo(a))))
         .command('merge <out> <inputs..>', 'join caches of the same fingerprint (sharded runs)', c.cacheMergeBuilder,
-          (a) => run(import('./cache.js').then((m) => m.runCacheMerge(a))))
-        .demandCommand(1, 'name a cache action: info or merge')
-        .strictCommands(), () => {})
+          (a) => run(import('./cache.js').then((m) => m.runCacheMerge(a)))),
+    (a) => {
+      throw new UserError(a.action === undefined ? 'name a cache action: info or merge' : `unknown cache action "${a.action}": use info or merge`);
+    })
     .demandCommand(1, 'name a command')
     .strict()
     .recommendCommands()
     .help()
     .exitProcess(false)
-    .fail((msg, err) => { throw err ?? new UserError(msg); });
+    // Numeric options take their raw text (options.ts checks it): `--views 0x10` is not 16.
+    .parserConfiguration({ 'parse-numbers': false })
+    .locale('en')
+    .updateStrings({ 'Not enough arguments following: %s': '--%s needs a value', 'Did you mean %s?': 'unknown command; did you mean %s?' })
+    // yargs reports its own usage errors, and wraps what an option's coerce throws, as YError: all
+    // are the user's (exit 2). Anything else reaching here came from a command and keeps its class.
+    .fail((msg, err) => {
+      if (err && err.name !== 'YError') throw err;
+      throw new UserError(err?.message ?? msg);
+    });
   try {
     await parser.parseAsync();
   } catch (e) {

@@ -20,25 +20,30 @@ export function describeRange(r: Range): string {
   return `${kind} ${r.minExclusive ? '>' : '>='} ${r.min} and <= ${r.max}`;
 }
 
+// A plain decimal, optionally with an exponent: what a person types. yargs' own number parsing
+// would turn `--views=` into 0 and `--views abc` into NaN, so numeric options take the raw text.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** The yargs `coerce` of a numeric option: returns the value or throws a UserError naming `--name`. */
 export function checkNumber(name: string, r: Range): (v: unknown) => number {
   return (v: unknown) => {
     if (Array.isArray(v)) throw new UserError(`--${name} was given ${v.length} times; give it once`);
-    const ok = typeof v === 'number' && Number.isFinite(v) && (r.minExclusive ? v > r.min : v >= r.min) && v <= r.max && (!r.int || Number.isInteger(v));
-    if (!ok) throw new UserError(`--${name} must be ${describeRange(r)} (got ${typeof v === 'number' ? v : JSON.stringify(v)})`);
-    return v as number;
+    if ((typeof v === 'string' && v.trim() === '') || typeof v === 'boolean' || v === undefined) throw new UserError(`--${name} needs a value: ${describeRange(r)}`);
+    const n = typeof v === 'number' ? v : typeof v === 'string' && DECIMAL.test(v.trim()) ? Number(v.trim()) : NaN;
+    const ok = Number.isFinite(n) && (r.minExclusive ? n > r.min : n >= r.min) && n <= r.max && (!r.int || Number.isInteger(n));
+    if (!ok) throw new UserError(`--${name} must be ${describeRange(r)} (got ${typeof v === 'string' ? JSON.stringify(v) : String(v)})`);
+    return n + 0; // -0 -> 0
   };
 }
 
 /**
  * A numeric option with its range checked and shown in --help. `requiresArg` makes a bare `--views`
- * an error instead of silently meaning the default.
+ * an error instead of silently meaning the default. No yargs `type`: the check sees what was typed.
  */
 export function numberOption(describe: string, range: Range, name: string) {
   return {
-    type: 'number' as const,
     requiresArg: true,
-    describe: `${describe} [${describeRange(range).replace(/^a (whole )?number /, '')}]`,
+    describe: `${describe} [${describeRange(range).replace(/^an? /, '')}]`,
     coerce: checkNumber(name, range),
   };
 }

@@ -19,6 +19,18 @@ export function epochLine(r: EpochRecord, epochs: number): string {
   return `Epoch ${String(r.epoch).padStart(w)}  loss ${r.trainLoss.toFixed(2)}  val loss ${r.valLoss.toFixed(2)}  val acc ${pct(r.valAcc)}  lr ${formatLr(r.lr)}`;
 }
 
+/**
+ * A loss that is no longer a finite number means the head's arithmetic has overflowed: every later
+ * epoch, and any head saved from the run, would be NaN. Training stops there and no run is written.
+ */
+export function checkFinite(r: EpochRecord, lr: number): void {
+  const bad = !Number.isFinite(r.trainLoss) ? `training loss is ${r.trainLoss}` : !Number.isFinite(r.valLoss) ? `validation loss is ${r.valLoss}` : undefined;
+  if (bad) {
+    throw new UserError(`training diverged at epoch ${r.epoch}: the ${bad}, so no run was written; ` +
+      `lower --lr (this run used ${formatLr(lr)}); if it diverges at any rate, the cache's features may be damaged: extract them again`);
+  }
+}
+
 /** Replaceable in tests, which serve features from memory. */
 export interface CacheOpener {
   openCache?: (dir: string) => Promise<CacheReader>;
@@ -51,7 +63,10 @@ export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<numb
       `StepLR(${opts.stepSize}, ${opts.gamma}), batch ${opts.batch}, seed ${opts.seed}` +
       `${opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''}${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}`,
   );
-  const result = await trainHead(train, val, info.classes, opts, (r) => log(epochLine(r, opts.epochs)));
+  const result = await trainHead(train, val, info.classes, opts, (r) => {
+    log(epochLine(r, opts.epochs));
+    checkFinite(r, opts.lr);
+  });
 
   await mkdir(outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
     throw new UserError(`cannot create run directory ${a.out} (${e.code ?? e.message})`);

@@ -2,10 +2,11 @@
 // the same features the cache holds: same architecture, same weights (by sha256), same preset.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { Fingerprint } from '../cache/types.js';
 import { UserError } from '../errors.js';
 import { loadBackboneNet, openBackbone, type BackboneOptions, type LoadedNet, type OpenedBackbone } from '../backbone/index.js';
+import { cacheDir as weightsHome } from '../backbone/weights.js';
 import { makeNormLut, type NormLut } from '../image/normalize.js';
 import { getPreset, type Preset } from '../image/presets.js';
 
@@ -22,16 +23,25 @@ export async function writeWeightsHint(cacheDir: string, path: string, sha256: s
   await writeFile(join(cacheDir, HINT), JSON.stringify({ path, sha256 }, null, 1) + '\n').catch(() => {});
 }
 
-/** The weights recorded beside the cache when they are the run's; `missing` when that file is gone. */
-async function weightsFromHint(cacheDir: string | undefined, sha256: string): Promise<{ path?: string; missing?: string }> {
-  if (!cacheDir) return {};
+/**
+ * The weights recorded beside the cache, when they are the ones the head was trained on. A recorded
+ * file that is gone is an error rather than a reason to fetch the default ResNet18: only the default
+ * download itself (in viewprobe's weights folder) can be fetched again.
+ */
+async function weightsFromHint(cacheDir: string | undefined, sha256: string): Promise<string | undefined> {
+  if (!cacheDir) return undefined;
+  let hint: { path?: unknown; sha256?: unknown };
   try {
-    const hint = JSON.parse(await readFile(join(cacheDir, HINT), 'utf8')) as { path?: unknown; sha256?: unknown };
-    if (typeof hint.path === 'string' && hint.sha256 === sha256) return existsSync(hint.path) ? { path: hint.path } : { missing: hint.path };
+    hint = JSON.parse(await readFile(join(cacheDir, HINT), 'utf8')) as typeof hint;
   } catch {
-    // no hint: the default weights resolution applies
+    return undefined; // no hint: the default weights resolution applies
   }
-  return {};
+  if (typeof hint.path !== 'string' || hint.sha256 !== sha256) return undefined;
+  if (existsSync(hint.path)) return hint.path;
+  const rel = relative(join(weightsHome(), 'weights'), hint.path);
+  if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) return undefined;
+  throw new UserError(`the backbone weights this run was trained on are gone: ${hint.path} (recorded in ${join(cacheDir, HINT)}); ` +
+    `pass that file, or one with sha256 ${sha256.slice(0, 12)}…, with --weights FILE`);
 }
 
 function runPreset(fp: Fingerprint | null, source: string): { fp: Fingerprint; preset: Preset } {
@@ -45,28 +55,18 @@ function runPreset(fp: Fingerprint | null, source: string): { fp: Fingerprint; p
 
 /**
  * Finds the run's weights (--weights, else the file recorded beside its cache, else the default
- * resolution), loads them with `load` and checks them against the run. When the recorded file is
- * gone, any failure says so.
+ * resolution), loads them with `load` and checks them against the run.
  */
 async function runWeights<T extends { weightsPath: string; weightsSha256: string; arch: string; dim: number }>(
   fp: Fingerprint, headDim: number, source: string, a: { weights?: string }, cacheDir: string | undefined,
   load: (weights: string | undefined) => Promise<T>, dispose: (t: T) => Promise<void>,
 ): Promise<T> {
-  const hint = a.weights === undefined ? await weightsFromHint(cacheDir, fp.weightsSha256) : {};
-  const gone = hint.missing !== undefined
-    ? `its backbone weights ${hint.missing} (sha256 ${fp.weightsSha256.slice(0, 12)}…, recorded in ${join(cacheDir!, HINT)}) are missing`
-    : undefined;
-  let got: T;
-  try {
-    got = await load(a.weights ?? hint.path);
-  } catch (e) {
-    if (gone && e instanceof UserError) throw new UserError(`${source}: ${gone}; put them back or pass --weights FILE (${e.message})`);
-    throw e;
-  }
+  // A recorded file that is gone stops here (weightsFromHint): never a silent download of other weights.
+  const recorded = a.weights === undefined ? await weightsFromHint(cacheDir, fp.weightsSha256) : undefined;
+  const got = await load(a.weights ?? recorded);
   try {
     if (got.weightsSha256 !== fp.weightsSha256) {
-      throw new UserError(`weights ${got.weightsPath} (sha256 ${got.weightsSha256.slice(0, 12)}…) are not the ones ${source} was trained on (sha256 ${fp.weightsSha256.slice(0, 12)}…)` +
-        `${gone ? ` and ${gone}` : ''}; pass those with --weights FILE`);
+      throw new UserError(`weights ${got.weightsPath} (sha256 ${got.weightsSha256.slice(0, 12)}…) are not the ones ${source} was trained on (sha256 ${fp.weightsSha256.slice(0, 12)}…); pass those with --weights FILE`);
     }
     if (got.dim !== headDim || got.arch !== fp.arch) {
       throw new UserError(`${source} expects ${fp.arch} features of dimension ${headDim}, the backbone gives ${got.arch} ${got.dim}-d`);

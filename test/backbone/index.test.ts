@@ -1,5 +1,7 @@
 import { expect, it, vi } from 'vitest';
+import { existsSync } from 'node:fs';
 import { openBackbone } from '../../src/backbone/index.js';
+import { onnxCudaAvailable } from '../../src/backbone/onnx.js';
 import { UserError } from '../../src/errors.js';
 import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS } from '../../src/image/normalize.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
@@ -17,15 +19,31 @@ async function withStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: 
 const R18 = 'weights/resnet18-random.safetensors';
 const R50 = 'weights/resnet50-keras.safetensors';
 
+/**
+ * Whether this machine has the README's GPU setup: onnxruntime's CUDA provider library installed
+ * (ONNXRUNTIME_NODE_INSTALL=cuda12) and an NVIDIA driver loaded. Where both are, auto must use it.
+ */
+async function cudaSetup(): Promise<{ library: boolean; driver: boolean }> {
+  return { library: await onnxCudaAvailable(), driver: existsSync('/proc/driver/nvidia/version') };
+}
+
 describeShared('openBackbone', [R18, R50], () => {
-  it('auto picks onnx on CPU here and says so in one stderr line, with why CUDA was skipped', async () => {
+  it('auto picks onnx on CUDA where the GPU setup is, else on the CPU with why CUDA was skipped, in one stderr line', async () => {
+    const cuda = await cudaSetup();
     const { value: bb, stderr } = await withStderr(() => openBackbone({ weights: sharedPath(R18), threads: 2 }));
     try {
       expect(bb).toMatchObject({ arch: 'resnet18', dim: 512, preprocess: IMAGENET_PREPROCESS, weightsSha256: '7c8b3835feb4c4df1bf72149d7bbed009690b02036730f90fe1921f2629ebd79' });
-      expect(bb.engine).toMatchObject({ engine: 'onnx', backend: 'onnxruntime cpu', device: 'cpu', threads: 2 });
       const lines = stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^backbone: resnet18 \(weights sha256 7c8b38…\) on onnx \(onnxruntime cpu\), device cpu, 2 threads; skipped: onnx cuda \(onnxruntime-node has no CUDA EP here/);
+      if (cuda.library && cuda.driver) {
+        expect(bb.engine).toMatchObject({ engine: 'onnx', backend: 'onnxruntime cuda', device: 'cuda' });
+        expect(lines[0]).toMatch(/^backbone: resnet18 \(weights sha256 7c8b38…\) on onnx \(onnxruntime cuda\), device cuda, /);
+      } else {
+        expect(bb.engine).toMatchObject({ engine: 'onnx', backend: 'onnxruntime cpu', device: 'cpu', threads: 2 });
+        // without the library the reason is that; with it but no GPU, it is the session's own error
+        const why = cuda.library ? '.+' : 'onnxruntime-node has no CUDA EP here';
+        expect(lines[0]).toMatch(new RegExp(`^backbone: resnet18 \\(weights sha256 7c8b38…\\) on onnx \\(onnxruntime cpu\\), device cpu, 2 threads; skipped: onnx cuda \\(${why}`));
+      }
     } finally {
       await bb.engine.dispose();
     }
@@ -53,7 +71,17 @@ describeShared('openBackbone', [R18, R50], () => {
     }
   });
 
-  it('--device cuda where no CUDA engine exists is a clear one-line error', async () => {
+  it('--device cuda: the CUDA engine where the GPU setup is, else a clear one-line error', async () => {
+    const cuda = await cudaSetup();
+    if (cuda.library && cuda.driver) {
+      const bb = await openBackbone({ weights: sharedPath(R18), device: 'cuda', quiet: true });
+      try {
+        expect(bb.engine).toMatchObject({ engine: 'onnx', device: 'cuda' });
+      } finally {
+        await bb.engine.dispose();
+      }
+      return;
+    }
     const err = await openBackbone({ weights: sharedPath(R18), device: 'cuda', quiet: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toMatch(/^no backbone engine works for --engine auto --device cuda: onnx cuda \(.*\); tfjs-node-gpu \(.*\)$/);

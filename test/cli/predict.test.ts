@@ -42,6 +42,18 @@ describeShared('predict and eval --data', ['data/tiny/train.txt', 'weights/resne
     }
   });
 
+  it('predict without --json: one line per image on stdout; the backbone line and errors on stderr', () => {
+    const bad = join(tmp, 'broken2.jpg');
+    writeFileSync(bad, 'not an image either');
+    const good = sharedPath('data/tiny/val/bibimbap/1004374.jpg');
+    const r = runCli(['predict', '--run', run, '--top', '2', good, bad]);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stdout).toMatch(new RegExp(`^${good}: (beet_salad|beignets|bibimbap) [01]\\.\\d{3}, (beet_salad|beignets|bibimbap) [01]\\.\\d{3}\n$`));
+    expect(r.stderr).toMatch(/^backbone: resnet18 /m);
+    expect(r.stderr).toMatch(/broken2\.jpg: error:/);
+    expect(r.stderr).not.toContain(`${good}:`);
+  });
+
   it('predict refuses weights other than the ones the head was trained on', () => {
     const r = runCli(['predict', '--run', run, '--weights', sharedPath('weights/resnet50-keras.safetensors'), sharedPath('data/tiny/val/beignets/1222571.jpg')]);
     expect(r.status).toBe(2);
@@ -75,7 +87,7 @@ describeShared('predict and eval --data', ['data/tiny/train.txt', 'weights/resne
 });
 
 describeShared('train needs only the cache', ['data/tiny/train.txt', 'weights/resnet18-random.safetensors'], () => {
-  it('trains after the weights file and every image are gone', () => {
+  it('trains after the weights file and every image are gone; predict and eval --data then name the missing weights', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vp-onlycache-'));
     try {
       cpSync(sharedPath('data/tiny'), join(dir, 'tiny'), { recursive: true });
@@ -91,6 +103,24 @@ describeShared('train needs only the cache', ['data/tiny/train.txt', 'weights/re
       const s = JSON.parse(tr.stdout) as { best: { valAcc: number } };
       expect(s.best.valAcc).toBeGreaterThanOrEqual(0);
       expect(existsSync(join(dir, 'run', 'head-best.json'))).toBe(true);
+
+      // The recorded weights are gone: say so, and how to pass them, instead of fetching the default
+      // ResNet18 (the download is pointed at a closed local port, so an attempt would show).
+      const env = { VIEWPROBE_HOME: join(dir, 'home'), VIEWPROBE_WEIGHTS_URL: 'http://127.0.0.1:9/w.safetensors' };
+      const photo = sharedPath('data/tiny/val/beignets/1222571.jpg');
+      const gone = new RegExp(`^viewprobe: the backbone weights this run was trained on are gone: ${join(dir, 'w.safetensors')} \\(recorded in ${join(cache, 'weights.json')}\\); pass that file, or one with sha256 [0-9a-f]{12}…, with --weights FILE$`, 'm');
+      const p = runCli(['predict', '--run', join(dir, 'run'), photo], env);
+      expect(p.status, p.stderr).toBe(2);
+      expect(p.stderr).toMatch(gone);
+      expect(p.stderr).not.toMatch(/download/);
+      const e = runCli(['eval', '--run', join(dir, 'run'), '--data', sharedPath('data/tiny/val.txt')], env);
+      expect(e.status, e.stderr).toBe(2);
+      expect(e.stderr).toMatch(gone);
+      expect(existsSync(join(dir, 'home'))).toBe(false);
+      // and with them passed, predict works
+      const w = runCli(['predict', '--run', join(dir, 'run'), '--weights', sharedPath('weights/resnet18-random.safetensors'), '--json', photo], env);
+      expect(w.status, w.stderr).toBe(0);
+      expect(JSON.parse(w.stdout)).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

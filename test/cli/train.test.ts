@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { importGraph, reachable } from '../helpers/imports.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { epochLine, runTrain, type TrainArgs } from '../../src/cli/train.js';
+import { checkFinite, epochLine, runTrain, type TrainArgs } from '../../src/cli/train.js';
 import { formatLr } from '../../src/format.js';
 import { loadHead } from '../../src/head/file.js';
 import { capture, fingerprint, memoryCache, separable, useTempDir } from '../train/fixtures.js';
@@ -119,6 +119,16 @@ describe('viewprobe train', () => {
     ] as const) {
       expect(() => parseArgs(trainBuilder, ['--out', 'x', opt, v]), `${opt} ${v}`).toThrow(msg);
     }
+  });
+
+  it('checkFinite: a training or validation loss that is not a finite number is an error naming it, its epoch and --lr', () => {
+    const rec = { epoch: 4, trainLoss: 0.5, valLoss: 0.6, valAcc: 0.5, lr: 1e-3 };
+    expect(() => checkFinite(rec, 1e-3)).not.toThrow();
+    expect(() => checkFinite({ ...rec, trainLoss: 3e38 }, 1e-3)).not.toThrow(); // absurd, but a number
+    expect(() => checkFinite({ ...rec, trainLoss: NaN }, 1e-3)).toThrow(UserError);
+    expect(() => checkFinite({ ...rec, trainLoss: NaN }, 1e-3)).toThrow(/^training diverged at epoch 4: the training loss is NaN, so no run was written; lower --lr \(this run used 1e-3\)/);
+    expect(() => checkFinite({ ...rec, valLoss: Infinity }, 2.5e-4)).toThrow(/^training diverged at epoch 4: the validation loss is Infinity, .*this run used 2\.5e-4/);
+    expect(() => checkFinite({ ...rec, trainLoss: -Infinity, valLoss: NaN }, 1)).toThrow(/the training loss is -Infinity/);
   });
 
   it('formats the learning rate and the epoch line like the tutorial', () => {

@@ -223,11 +223,12 @@ describeShared('viewprobe export', NEEDS, () => {
 
     it('refuses a run whose recorded weights file is missing, naming it', () => {
       rmSync(w);
-      // keep the default download from being attempted: point the weights home at an empty dir, offline URL
+      // an offline URL: if anything tried the default download, the message would say so instead
       const r = runCli(['export', '--run', run, '--out', join(tmp, 'y', 'm.onnx')],
         { VIEWPROBE_HOME: join(tmp, 'home'), VIEWPROBE_WEIGHTS_URL: 'http://127.0.0.1:9/none.safetensors' });
       expect(r.status).toBe(2);
-      expect(r.stderr).toMatch(/its backbone weights .*copy-of-resnet18\.safetensors \(sha256 7c8b3835feb4…, recorded in .*weights\.json\) are missing; put them back or pass --weights FILE/);
+      expect(r.stderr).toMatch(/the backbone weights this run was trained on are gone: .*copy-of-resnet18\.safetensors \(recorded in .*weights\.json\); pass that file, or one with sha256 7c8b3835feb4…, with --weights FILE/);
+      expect(r.stderr).not.toMatch(/download/);
       expect(existsSync(join(tmp, 'y', 'm.onnx'))).toBe(false);
     });
   });
