@@ -21,6 +21,13 @@ function runtimeOptions<T>(y: Argv<T>) {
     .option('threads', { type: 'number', describe: 'CPU threads for the backbone (default: all cores)' });
 }
 
+/** int8 backbone: extract and embed default to fp32; eval and predict to the run's precision. */
+function precisionOptions<T>(y: Argv<T>, fallback: string) {
+  return y
+    .option('precision', { choices: ['fp32', 'int8'] as const, describe: `backbone arithmetic (default: ${fallback}); int8 runs onnxruntime's int8 kernels on the CPU` })
+    .option('calibration', { type: 'string', describe: 'int8 activation ranges: a calibration.json, or a cache folder holding one' });
+}
+
 function backboneOptions<T>(y: Argv<T>) {
   return runtimeOptions(y)
     .option('backbone', { type: 'string', default: 'resnet18', describe: 'architecture of the default weights' });
@@ -33,13 +40,15 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('viewprobe')
     .usage('$0 <command> [options]\n\nTransfer learning with a frozen ResNet: extract features of many augmented views once, train a linear head from the cache in seconds.')
     .command('embed <images..>', 'print backbone features of single images', (y) =>
-      backboneOptions(y)
+      precisionOptions(backboneOptions(y), 'fp32')
         .positional('images', { type: 'string', array: true, demandOption: true })
         .option('preset', { choices: ['seed', 'standard'] as const, default: 'seed' as const })
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./extract/embed.js').then((m) => m.runEmbed(a as never))))
     .command('extract', 'stage one: run the frozen backbone over K augmented views of every image, into the cache', (y) =>
-      backboneOptions(y)
+      precisionOptions(backboneOptions(y), 'fp32; int8 calibrates on --train, or reuses the cache\'s calibration')
+        .option('calibration-method', { type: 'string', describe: 'int8 calibration: minmax, mse or percentile:P (default: see README)' })
+        .option('calibration-images', { type: 'number', describe: 'int8 calibration: training images, chosen by content hash (default 32)' })
         .option('train', { type: 'string', describe: 'training data: folder of class folders, or list file' })
         .option('val', { type: 'string', describe: 'validation data' })
         .option('cache', { type: 'string', default: 'cache', describe: 'cache directory (LMDB)' })
@@ -68,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./train/command.js').then((m) => m.runTrain(a as never))))
     .command('eval', 'report best accuracy, per-class accuracy, confusion and top-5 of a run', (y) =>
-      runtimeOptions(y)
+      precisionOptions(runtimeOptions(y), 'the run\'s')
         .option('run', { type: 'string', demandOption: true })
         .option('data', { type: 'string', describe: 'data never seen in training (list or folder)' })
         .option('cache', { type: 'string', describe: 'cache for --data features (default: the run\'s)' })
@@ -80,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./eval/compare.js').then((m) => m.runCompare(a as never))))
     .command('predict <images..>', 'classify new photos with a trained run', (y) =>
-      runtimeOptions(y)
+      precisionOptions(runtimeOptions(y), 'the run\'s')
         .positional('images', { type: 'string', array: true, demandOption: true })
         .option('run', { type: 'string', demandOption: true })
         .option('top', { type: 'number', default: 5 })

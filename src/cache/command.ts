@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
+import { readCalibration, writeCalibration } from './calibration.js';
 import { describeDifferences, diffFingerprints } from './fingerprint.js';
 import { FeatureCache, type CacheInfo } from './store.js';
 import type { Failure, Fingerprint, Member } from './types.js';
@@ -59,7 +60,8 @@ function size(bytes: number): string {
 }
 
 function describeFingerprint(fp: Fingerprint): string {
-  return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}`;
+  return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}` +
+    (fp.precision === 'int8' ? `, int8 (calibration ${fp.calibration!.slice(0, 12)})` : ', fp32');
 }
 
 export function formatInfo(r: CacheInfoReport): string[] {
@@ -150,9 +152,13 @@ export async function mergeCaches(out: string, inputs: string[]): Promise<MergeS
     }
     if (sources.length === 0) throw new UserError(`cache merge: nothing to merge into ${out} (${skipped.map((s) => `${s.dir}: ${s.why}`).join('; ')})`);
 
+    // Equal fingerprints name one calibration: the first input's file (checked against it) goes along.
+    const fp = sources[0]!.fp;
+    const calibration = fp.precision === 'int8' ? readCalibration(sources[0]!.dir, fp.calibration) : undefined;
     const target = await FeatureCache.open(out, { exclusive: true });
     try {
-      await target.ensureFingerprint(sources[0]!.fp, sources[0]!.classes);
+      await target.ensureFingerprint(fp, sources[0]!.classes);
+      if (calibration) writeCalibration(target.dir, calibration);
       for (const src of sources) {
         for (const features of src.cache.exportFeatures()) await target.commit({ features });
         const members: Member[] = src.cache.members();

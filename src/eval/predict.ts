@@ -7,8 +7,9 @@ import { embedImages } from '../extract/embed-images.js';
 import { headLogits, softmaxRows, type HeadFile } from '../train/head.js';
 import { loadRun } from './command.js';
 import { openRunBackbone } from './run-backbone.js';
+import type { PrecisionArgs } from '../extract/calibrate.js';
 
-export interface PredictArgs extends Partial<BackboneArgs> {
+export interface PredictArgs extends Partial<BackboneArgs>, PrecisionArgs {
   run: string;
   images: string[];
   top: number;

@@ -9,11 +9,15 @@ import { UserError } from '../errors.js';
 import { openBackbone, type OpenedBackbone } from '../extract/backbone/index.js';
 import { makeNormLut, type NormLut } from '../extract/normalize.js';
 import { getPreset, type Preset } from '../extract/presets.js';
+import type { PrecisionArgs } from '../extract/calibrate.js';
+import { planRunPrecision } from '../extract/precision.js';
 
 export interface RunBackbone {
   bb: OpenedBackbone;
   preset: Preset;
   norm: NormLut;
+  /** The fingerprint of the features this backbone makes (the run's, or the other precision's when asked). */
+  fingerprint: Fingerprint;
 }
 
 const HINT = 'weights.json';
@@ -38,14 +42,15 @@ async function weightsFromHint(cacheDir: string | undefined, sha256: string): Pr
  * `cacheDir` is the cache the head was trained from: without --weights, the weights recorded there
  * are used when they are still in place.
  */
-export async function openRunBackbone(fp: Fingerprint | null, headDim: number, source: string, a: Partial<BackboneArgs>, cacheDir?: string): Promise<RunBackbone> {
+export async function openRunBackbone(fp: Fingerprint | null, headDim: number, source: string, a: Partial<BackboneArgs> & PrecisionArgs, cacheDir?: string): Promise<RunBackbone> {
   if (!fp) throw new UserError(`${source} records no cache fingerprint, so the backbone it was trained on is unknown; retrain it with viewprobe train`);
   const preset = getPreset(fp.preset);
   if (preset.inputSize !== fp.inputSize || preset.transformVersion !== fp.transformVersion) {
     throw new UserError(`${source} was trained on preset ${fp.preset} v${fp.transformVersion} at ${fp.inputSize}px; this viewprobe has v${preset.transformVersion} at ${preset.inputSize}px: re-extract and retrain`);
   }
   const weights = a.weights ?? (await weightsFromHint(cacheDir, fp.weightsSha256));
-  const bb = await openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads });
+  const precision = planRunPrecision(a, fp, cacheDir, preset);
+  const bb = await openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads, int8: precision.int8 });
   try {
     if (bb.weightsSha256 !== fp.weightsSha256) {
       throw new UserError(`weights ${bb.weightsPath} (sha256 ${bb.weightsSha256.slice(0, 12)}…) are not the ones ${source} was trained on (sha256 ${fp.weightsSha256.slice(0, 12)}…); pass those with --weights FILE`);
@@ -57,5 +62,5 @@ export async function openRunBackbone(fp: Fingerprint | null, headDim: number, s
     await bb.engine.dispose();
     throw e;
   }
-  return { bb, preset, norm: makeNormLut(bb.preprocess) };
+  return { bb, preset, norm: makeNormLut(bb.preprocess), fingerprint: precision.fingerprint(fp) };
 }

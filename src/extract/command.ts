@@ -13,8 +13,9 @@ import { getPreset } from './presets.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from './pipeline.js';
 import { progressReporter } from './progress.js';
 import { writeWeightsHint } from '../eval/run-backbone.js';
+import { planExtractPrecision, type ExtractPrecisionArgs } from './precision.js';
 
-export interface ExtractArgs {
+export interface ExtractArgs extends ExtractPrecisionArgs {
   train?: string;
   val?: string;
   cache: string;
@@ -68,7 +69,8 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   for (const d of [train, val]) for (const w of d?.warnings ?? []) log(`warning: ${w}`);
 
   const preset = getPreset(a.preset);
-  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false });
+  const precision = await planExtractPrecision(a, resolve(a.cache), a.cache, train?.items, preset);
+  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false, int8: precision.int8 });
   let cache: FeatureCache | undefined;
   let stopRequested = false;
   const onSignal = () => {
@@ -79,10 +81,11 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   };
   try {
     cache = await FeatureCache.open(resolve(a.cache), { exclusive: true });
-    const fp: Fingerprint = {
+    const fp: Fingerprint = precision.fingerprint({
       arch: bb.arch, weightsSha256: bb.weightsSha256, preset: preset.name, inputSize: preset.inputSize,
       transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim,
-    };
+    });
+    precision.store(cache);
     await cache.ensureFingerprint(fp, classes);
     await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
     const jobs: SplitJob[] = [];

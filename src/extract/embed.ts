@@ -8,8 +8,10 @@ import { makeNormLut } from './normalize.js';
 import { getPreset, type PresetName } from './presets.js';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
+import type { PrecisionArgs } from './calibrate.js';
+import { planEmbedPrecision } from './precision.js';
 
-export interface EmbedArgs {
+export interface EmbedArgs extends PrecisionArgs {
   images: string[];
   weights?: string;
   backbone?: string;
@@ -38,7 +40,9 @@ export interface EmbedResult {
 export async function runEmbed(opts: EmbedArgs): Promise<number> {
   if (!opts.images?.length) throw new UserError('name at least one image');
   const preset = getPreset(opts.preset ?? 'seed');
+  const precision = planEmbedPrecision(opts, preset);
   const bb = await openBackbone({
+    ...(precision.int8 ? { int8: precision.int8 } : {}),
     ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
     ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
     ...(opts.engine !== undefined ? { engine: opts.engine } : {}),

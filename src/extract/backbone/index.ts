@@ -7,6 +7,7 @@ import { UserError, errorMessage } from '../../errors.js';
 import { log } from '../../log.js';
 import type { DeviceChoice, Engine, EngineChoice, Preprocess } from './engine.js';
 import { createOnnxEngine, onnxCudaAvailable } from './onnx.js';
+import { buildQdqModel, type ActivationRanges } from './quantize.js';
 import { readSafetensors } from './safetensors.js';
 import { buildResNet, type FoldedResNet } from './spec.js';
 import type { TfjsEngine } from './tfjs.js';
@@ -23,6 +24,12 @@ export interface BackboneOptions {
   /** Also build the ImageNet logits output (engine.logits), when the weights have fc. */
   logits?: boolean;
   quiet?: boolean;
+  /**
+   * int8: the QDQ graph (quantize.ts) with the activation ranges this returns, given the folded
+   * network and the weights' sha256 (it may calibrate on them, or check a stored calibration). Runs
+   * on onnxruntime's CPU provider only.
+   */
+  int8?: (net: FoldedResNet, weightsSha256: string) => Promise<ActivationRanges>;
 }
 
 export interface OpenedBackbone {
@@ -33,6 +40,7 @@ export interface OpenedBackbone {
   weightsPath: string;
   weightsSha256: string;
   metadata: Record<string, string>;
+  precision: 'fp32' | 'int8';
 }
 
 const require = createRequire(import.meta.url);
@@ -73,7 +81,16 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
   // The raw tensors are no longer needed once folded; let them go before the engine copies weights.
   file.tensors.clear();
 
-  const attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
+  let attempts: Attempt[];
+  if (opts.int8) {
+    // onnxruntime fuses the QDQ graph into its CPU int8 kernels; tfjs has none, and a GPU gains little.
+    if (engineChoice === 'tfjs') throw new UserError('--precision int8 runs on the onnx engine only (drop --engine tfjs)');
+    if (device === 'cuda') throw new UserError('--precision int8 runs on the CPU only (drop --device cuda)');
+    const model = buildQdqModel(net, await opts.int8(net, file.sha256), { logits: !!opts.logits });
+    attempts = [{ label: 'onnx cpu int8', create: () => createOnnxEngine(net, { device: 'cpu', threads, logits: !!opts.logits, model }) }];
+  } else {
+    attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
+  }
   const skipped: string[] = [];
   let engine: Engine | undefined;
   for (const a of attempts) {
@@ -111,7 +128,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
 
   if (!opts.quiet) {
     const arch = net.variant.arch;
-    log(`backbone: ${arch} (weights sha256 ${file.sha256.slice(0, 6)}…) on ${engine.engine} (${engine.backend}), ` +
+    log(`backbone: ${arch}${opts.int8 ? ' int8' : ''} (weights sha256 ${file.sha256.slice(0, 6)}…) on ${engine.engine} (${engine.backend}), ` +
       `device ${engine.device}, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}` +
       (skipped.length ? `; skipped: ${skipped.join('; ')}` : ''));
   }
@@ -123,6 +140,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
     weightsPath: resolved.path,
     weightsSha256: file.sha256,
     metadata: file.metadata,
+    precision: opts.int8 ? 'int8' : 'fp32',
   };
 }
 

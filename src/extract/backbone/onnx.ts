@@ -12,12 +12,38 @@ import type { FoldedConv, FoldedResNet } from './spec.js';
 
 const { onnx } = onnxProto;
 type NodeArgs = { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, number | number[]> };
+export type ModelProto = InstanceType<typeof onnx.ModelProto>;
 
 /** Opset 13 covers every op used here and is supported by every onnxruntime of the last years. */
 const OPSET = 13;
 
 /** Serialises the network as an ONNX ModelProto. `logits` adds a second output through fc. */
 export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {}): Uint8Array {
+  return onnx.ModelProto.encode(buildOnnxProto(net, opts)).finish();
+}
+
+/** A float tensor's type, for graph inputs and outputs; a string dim is symbolic. */
+export function floatValueInfo(name: string, dims?: (number | string)[]) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: onnx.TypeProto.create({
+      tensorType: onnx.TypeProto.Tensor.create({
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        ...(dims ? {
+          shape: onnx.TensorShapeProto.create({
+            dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+          }),
+        } : {}),
+      }),
+    }),
+  });
+}
+
+/**
+ * The fp32 graph as a ModelProto object, before encoding, so that quantize.ts can rewrite it. Tensor
+ * names are stable: 'nchw' (the input), `${conv}.out` / `${conv}.relu`, 'maxpool', `${block}.out`.
+ */
+export function buildOnnxProto(net: FoldedResNet, opts: { logits?: boolean } = {}): ModelProto {
   const nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   const inits: InstanceType<typeof onnx.TensorProto>[] = [];
   let nodeId = 0;
@@ -69,17 +95,7 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
   const pooled = node({ op: 'GlobalAveragePool', inputs: [x], outputs: ['pooled'] });
   node({ op: 'Flatten', inputs: [pooled], outputs: ['features'], attrs: { axis: 1 } });
 
-  const float = (name: string, dims: (number | string)[]) => onnx.ValueInfoProto.create({
-    name,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        }),
-      }),
-    }),
-  });
+  const float = floatValueInfo;
   const outputs = [float('features', ['N', net.dim])];
   if (opts.logits && net.fc) {
     const w = init('fc.w', [net.fc.classes, net.dim], net.fc.weight);
@@ -88,7 +104,7 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
     outputs.push(float('logits', ['N', net.fc.classes]));
   }
 
-  const model = onnx.ModelProto.create({
+  return onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'viewprobe',
     opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: OPSET })],
@@ -100,7 +116,6 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
       output: outputs,
     }),
   });
-  return onnx.ModelProto.encode(model).finish();
 }
 
 export interface OnnxEngineOptions {
@@ -117,6 +132,8 @@ export interface OnnxEngineOptions {
   logits?: boolean;
   /** Extra session options, for benchmarks that compare settings. */
   session?: Ort.InferenceSession.SessionOptions;
+  /** A graph built elsewhere from the same net (the int8 one, quantize.ts) instead of the fp32 one. */
+  model?: Uint8Array;
 }
 
 /**
@@ -170,7 +187,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     logSeverityLevel: 3,
     ...opts.session,
   };
-  const model = buildOnnxModel(net, { logits: withLogits });
+  const model = opts.model ?? buildOnnxModel(net, { logits: withLogits });
   const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
   // Each worker gets its share of the cores (the remainder goes to the first ones).
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
