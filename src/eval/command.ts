@@ -147,12 +147,13 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
   if (!same) {
     throw new UserError(`${data.source}: classes [${data.classes.join(', ')}] are not the run's [${run.classes.join(', ')}] (same names, same order)`);
   }
-  const { bb, preset, norm, fingerprint: fp } = await openRunBackbone(run.head.fingerprint, run.head.dim, run.headFile, a, run.cache);
+  const { bb, preset, norm, fingerprint: fp, precision } = await openRunBackbone(run.head.fingerprint, run.head.dim, run.headFile, a, run.cache);
   const dir = resolve(a.cache ?? run.cache);
   const split = `eval:${resolve(a.data!)}`;
   let cache: import('../cache/store.js').FeatureCache | undefined;
   try {
     cache = await FeatureCache.open(dir, { exclusive: true });
+    precision.store(cache);
     await cache.ensureFingerprint(fp, run.classes);
     await cache.pruneMembers(split, new Set(data.items.map((i) => i.path)));
     const progress = progressReporter('eval --data');

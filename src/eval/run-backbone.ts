@@ -10,7 +10,7 @@ import { openBackbone, type OpenedBackbone } from '../extract/backbone/index.js'
 import { makeNormLut, type NormLut } from '../extract/normalize.js';
 import { getPreset, type Preset } from '../extract/presets.js';
 import type { PrecisionArgs } from '../extract/calibrate.js';
-import { planRunPrecision } from '../extract/precision.js';
+import { planRunPrecision, type PrecisionPlan } from '../extract/precision.js';
 
 export interface RunBackbone {
   bb: OpenedBackbone;
@@ -18,6 +18,7 @@ export interface RunBackbone {
   norm: NormLut;
   /** The fingerprint of the features this backbone makes (the run's, or the other precision's when asked). */
   fingerprint: Fingerprint;
+  precision: PrecisionPlan;
 }
 
 const HINT = 'weights.json';
@@ -62,5 +63,5 @@ export async function openRunBackbone(fp: Fingerprint | null, headDim: number, s
     await bb.engine.dispose();
     throw e;
   }
-  return { bb, preset, norm: makeNormLut(bb.preprocess), fingerprint: precision.fingerprint(fp) };
+  return { bb, preset, norm: makeNormLut(bb.preprocess), fingerprint: precision.fingerprint(fp), precision };
 }

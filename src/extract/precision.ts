@@ -25,6 +25,12 @@ export interface PrecisionPlan {
   fingerprint(fp: Fingerprint): Fingerprint;
   /** The calibration used (after openBackbone), for int8. */
   calibration(): CalibrationFile | undefined;
+  /**
+   * Keeps the calibration beside features about to be written into `cache` (int8), before its
+   * fingerprint is checked or recorded, so that an int8 cache never lacks its file. Never over a
+   * different one: the fingerprint check that follows refuses that writer, naming the difference.
+   */
+  store(cache: FeatureCache): void;
 }
 
 function plan(precision: 'fp32' | 'int8', o: Parameters<typeof int8Backbone>[0] | undefined): PrecisionPlan {
@@ -39,6 +45,11 @@ function plan(precision: 'fp32' | 'int8', o: Parameters<typeof int8Backbone>[0] 
       return int8Fingerprint(fp32, used);
     },
     calibration: () => used,
+    store: (cache) => {
+      if (!used) return;
+      const have = cache.fingerprint();
+      if (!have || have.calibration === calibrationHash(used)) writeCalibration(cache.dir, used);
+    },
   };
 }
 
@@ -63,7 +74,7 @@ export interface ExtractPrecisionArgs extends PrecisionArgs {
  */
 export async function planExtractPrecision(
   a: ExtractPrecisionArgs, cacheDir: string, shown: string, train: DatasetItem[] | undefined, preset: Preset,
-): Promise<PrecisionPlan & { store(cache: FeatureCache): void }> {
+): Promise<PrecisionPlan> {
   const precision = a.precision ?? 'fp32';
   if (precision === 'fp32' && (a.calibration !== undefined || a.calibrationMethod !== undefined || a.calibrationImages !== undefined)) {
     throw new UserError('--calibration, --calibration-method and --calibration-images go with --precision int8');
@@ -76,7 +87,7 @@ export async function planExtractPrecision(
     const asked: Fingerprint = { ...stored, precision: precision === 'int8' ? 'int8' : undefined, calibration: undefined };
     throw settingsMismatch(shown, diffFingerprints(stored, asked).filter((d) => d.field === 'precision'));
   }
-  if (precision === 'fp32') return { ...plan('fp32', undefined), store: () => {} };
+  if (precision === 'fp32') return plan('fp32', undefined);
 
   let calibration: CalibrationFile | undefined;
   let source: string | undefined;
@@ -88,20 +99,11 @@ export async function planExtractPrecision(
     source = `${shown} (stored)`;
     log(`int8: reusing the calibration stored in ${shown}`);
   }
-  const p = plan('int8', {
+  return plan('int8', {
     preset, train, ...(calibration ? { calibration } : {}), ...(source ? { source } : {}),
     ...(a.calibrationMethod !== undefined ? { method: parseMethod(a.calibrationMethod) } : {}),
     ...(a.calibrationImages !== undefined ? { count: a.calibrationImages } : {}),
   });
-  return {
-    ...p,
-    store: (cache) => {
-      const c = p.calibration()!;
-      const have = cache.fingerprint();
-      // Never over a different one: the fingerprint check that follows refuses that extract, naming it.
-      if (!have || have.calibration === calibrationHash(c)) writeCalibration(cache.dir, c);
-    },
-  };
 }
 
 /**

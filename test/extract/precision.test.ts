@@ -122,6 +122,11 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
     const e32 = runCli(['eval', '--run', run, '--data', val, '--precision', 'fp32']);
     expect(e32.status).toBe(2);
     expect(e32.stderr).toMatch(/precision: this cache holds int8, you asked fp32/);
+    // Into another cache: the calibration goes along, so that cache is complete on its own.
+    const other = join(tmp, 'evalcache');
+    const eo = runCli(['eval', '--run', run, '--data', val, '--cache', other]);
+    expect(eo.status, eo.stderr).toBe(0);
+    expect(readCalibration(other, (await read(int8)).fp.calibration)).toEqual(readCalibration(int8));
 
     // embed with the cache's calibration gives exactly the clean-view features extract stored.
     const noCal = runCli(['embed', '--weights', weights, '--precision', 'int8', img]);
