@@ -9,10 +9,12 @@
 //     a pair alternates), over the eval views of `--images` photos of food101-10 val at `--size`
 //     (the standard preset: Resize + CenterCrop; 224 by default); each round's ratio, their median and
 //     spread
+//     (and the CPU time per view, all threads: steadier than wall time when neighbours load the machine)
 //   - cosine of int8 to fp32 features of those photos (median, 5th percentile, min)
-//   - with --pipeline: the whole `viewprobe extract` (CLI in a child process, fresh cache per round,
-//     seed preset, K views + clean of `--pipeline-images` train photos), fp32 and int8 interleaved; the
-//     int8 runs get the calibration made once beforehand (--calibration), so they time extraction only
+//   - with --pipeline: the extract pipeline as the CLI runs it (pipeline.ts into a fresh cache, seed
+//     preset, K views + clean of `--pipeline-images` train photos), fp32 and int8 interleaved, the
+//     engine alone on the same views after each run, and the CPU time per view of both (where the
+//     time goes: the difference is decoding, drawing views and the cache)
 //   - with --accuracy: the seed recipe's clean-view head on fp32 vs int8 features of food101-10 (the
 //     CLI: extract --views 0 of train + val, train --views clean --seed S for each seed, compare):
 //     best val accuracy per seed, the deltas and their mean
@@ -21,7 +23,7 @@
 //        [--batch 8] [--threads 2] [--pipeline [--pipeline-images 48] [--views 2]]
 //        [--accuracy [--seeds 0,1,2,3,4] [--keep DIR]]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +40,6 @@ const { buildResNet } = await import(dist('extract/backbone/spec.js'));
 const { createOnnxEngine } = await import(dist('extract/backbone/onnx.js'));
 const { buildQdqModel } = await import(dist('extract/backbone/quantize.js'));
 const { computeCalibration } = await import(dist('extract/calibrate.js'));
-const { writeCalibration } = await import(dist('cache/calibration.js'));
 const { decodeImage } = await import(dist('extract/decode.js'));
 const { getPreset } = await import(dist('extract/presets.js'));
 const { makeNormLut } = await import(dist('extract/normalize.js'));
@@ -119,22 +120,29 @@ try {
     fp32: await createOnnxEngine(net, { device: 'cpu', threads }),
     int8: await createOnnxEngine(net, { device: 'cpu', threads, model: buildQdqModel(net, calib.ranges) }),
   };
-  const feats = {};
-  const pass = async (name) => {
-    const e = engines[name];
-    const f = new Float32Array(photos.length * net.dim);
+  /** Views/s of one engine over n views packed in x (batches of `batch`, `parallel` in flight), and their features. */
+  const timeViews = async (e, x, n, sz) => {
+    const f = new Float32Array(n * net.dim);
+    const px = sz * sz * 3;
     let next = 0;
     const t = performance.now();
     await Promise.all(Array.from({ length: e.parallel }, async () => {
-      while (next < photos.length) {
+      while (next < n) {
         const s = next;
         next += batch;
-        const n = Math.min(batch, photos.length - s);
-        f.set(await e.embed(x.subarray(s * per, (s + n) * per), n, size, size), s * net.dim);
+        const m = Math.min(batch, n - s);
+        f.set(await e.embed(x.subarray(s * px, (s + m) * px), m, sz, sz), s * net.dim);
       }
     }));
+    return { vps: n / ((performance.now() - t) / 1000), f };
+  };
+  const feats = {};
+  const cpuMs = (c) => (c.user + c.system) / 1000;
+  const pass = async (name) => {
+    const c0 = process.cpuUsage();
+    const { vps, f } = await timeViews(engines[name], x, photos.length, size);
     feats[name] = f;
-    return photos.length / ((performance.now() - t) / 1000);
+    return { vps, cpuMsPerView: cpuMs(process.cpuUsage(c0)) / photos.length };
   };
   await pass('fp32');
   await pass('int8');
@@ -143,7 +151,11 @@ try {
     const order = k % 2 ? ['int8', 'fp32'] : ['fp32', 'int8'];
     const v = {};
     for (const name of order) v[name] = await pass(name);
-    perRound.push({ order: order.join(','), fp32: r(v.fp32, 1), int8: r(v.int8, 1), ratio: r(v.int8 / v.fp32) });
+    perRound.push({
+      order: order.join(','), fp32: r(v.fp32.vps, 1), int8: r(v.int8.vps, 1), ratio: r(v.int8.vps / v.fp32.vps),
+      cpu_ms_per_view_fp32: r(v.fp32.cpuMsPerView, 1), cpu_ms_per_view_int8: r(v.int8.cpuMsPerView, 1),
+      cpu_ratio: r(v.fp32.cpuMsPerView / v.int8.cpuMsPerView),
+    });
   }
   await engines.fp32.dispose();
   await engines.int8.dispose();
@@ -162,6 +174,9 @@ try {
     arch: net.variant.arch, size, images: photos.length, rounds: perRound,
     fp32_views_per_s: spread(perRound.map((p) => p.fp32)), int8_views_per_s: spread(perRound.map((p) => p.int8)),
     ratio: spread(perRound.map((p) => p.ratio)), goal: 'ratio >= 1.6 on a CPU with VNNI',
+    // CPU time (all threads) per view: steadier than wall time on a shared machine; fp32 / int8.
+    cpu_ms_per_view_fp32: spread(perRound.map((p) => p.cpu_ms_per_view_fp32)), cpu_ms_per_view_int8: spread(perRound.map((p) => p.cpu_ms_per_view_int8)),
+    cpu_ratio: spread(perRound.map((p) => p.cpu_ratio)),
   };
   out.calibration = { method: calib.method, images: calib.images.length, seconds: r(calibSeconds, 1) };
   out.cosine = { images: cos.length, median: r(median(cos), 5), p05: r(cos[Math.floor(cos.length * 0.05)], 5), min: r(cos[0], 5), goal: 'median >= 0.995' };
@@ -169,36 +184,74 @@ try {
 
   // --- the whole extract, fp32 and int8 interleaved ------------------------------------------------
   if (flag('pipeline')) {
-    const list = join(tmp, 'train.txt');
-    const base = dirname(join(data, 'train.txt'));
-    writeFileSync(list, readFileSync(join(data, 'train.txt'), 'utf8').split('\n').filter((l) => l.trim()).slice(0, pipelineImages)
-      .map((l) => { const [p, y] = l.trim().split(/\s+/); return `${resolve(base, p)} ${y}\n`; }).join(''));
-    copyFileSync(join(data, 'classes.txt'), join(tmp, 'classes.txt'));
-    // The calibration the CLI would make for the seed preset, made once here so the rounds time extraction only.
-    const seedCalib = await computeCalibration(net, train.items, { preset: getPreset('seed'), norm, weightsSha256: sha, quiet: true });
-    const calDir = join(tmp, 'cal');
-    mkdirSync(calDir);
-    const calFile = writeCalibration(calDir, seedCalib);
-    const runs = [];
-    for (let k = 0; k < Math.max(2, Math.floor(rounds / 2)); k++) {
-      const order = k % 2 ? ['int8', 'fp32'] : ['fp32', 'int8'];
-      const v = {};
-      for (const name of order) {
-        const cache = join(tmp, `cache-${k}-${name}`);
-        const res = await runChild(['extract', '--train', list, '--cache', cache, '--weights', weights, '--views', String(views),
-          '--threads', String(threads), '--json', ...(name === 'int8' ? ['--precision', 'int8', '--calibration', calFile] : [])]);
-        const s = JSON.parse(res.stdout.trim().split('\n').pop());
-        v[name] = s.viewsPerSecond;
-        rmSync(cache, { recursive: true, force: true });
-      }
-      runs.push({ order: order.join(','), fp32: r(v.fp32, 1), int8: r(v.int8, 1), ratio: r(v.int8 / v.fp32) });
+    const { extractFeatures } = await import(dist('extract/pipeline.js'));
+    const { FeatureCache } = await import(dist('cache/store.js'));
+    const { hashBytes } = await import(dist('data/hash.js'));
+    const seed = getPreset('seed');
+    // The calibration the CLI makes for the seed preset; made once, so the rounds time extraction only.
+    const seedCalib = await computeCalibration(net, train.items, { preset: seed, norm, weightsSha256: sha, quiet: true });
+    const pipeItems = train.items.slice(0, pipelineImages);
+    // Engine-only on the very views the pipeline extracts (each photo's clean view and its K seed views).
+    const seedPer = seed.inputSize * seed.inputSize * 3;
+    const nViews = pipeItems.length * (views + 1);
+    const sx = new Float32Array(nViews * seedPer);
+    let v = 0;
+    for (const it of pipeItems) {
+      const bytes = readFileSync(it.path);
+      const img = await decodeImage(bytes, { name: it.path });
+      seed.renderEval(seed.evalImage(img), norm, sx, v++ * seedPer);
+      const prepared = seed.prepareTrain(img);
+      for (let k = 0; k < views; k++) seed.renderTrainView(prepared, seed.viewParams(0, hashBytes(bytes), k), norm, sx, v++ * seedPer);
     }
+    const seedEngines = {
+      fp32: await createOnnxEngine(net, { device: 'cpu', threads }),
+      int8: await createOnnxEngine(net, { device: 'cpu', threads, model: buildQdqModel(net, seedCalib.ranges) }),
+    };
+    const engineOnly = async (name) => {
+      const c0 = process.cpuUsage();
+      const { vps } = await timeViews(seedEngines[name], sx, nViews, seed.inputSize);
+      return { vps, cpuMsPerView: cpuMs(process.cpuUsage(c0)) / nViews };
+    };
+    // What `viewprobe extract` runs after loading the backbone (pipeline.ts), into a fresh cache.
+    const pipeline = async (name, k) => {
+      const dir = join(tmp, `cache-${k}-${name}`);
+      const cache = await FeatureCache.open(dir);
+      await cache.ensureFingerprint({ arch: net.variant.arch, weightsSha256: sha, preset: 'seed', inputSize: seed.inputSize, transformVersion: seed.transformVersion, seed: 0, dim: net.dim }, train.classes);
+      const c0 = process.cpuUsage();
+      const s = await extractFeatures([{ split: 'train', items: pipeItems, views, clean: true }], { engine: seedEngines[name], norm, preset: seed, cache, seed: 0, batch });
+      const cpu = cpuMs(process.cpuUsage(c0));
+      await cache.close();
+      rmSync(dir, { recursive: true, force: true });
+      if (s.extracted !== nViews) throw new Error(`extract did ${s.extracted} views, expected ${nViews}`);
+      return { vps: s.viewsPerSecond, cpuMsPerView: cpu / nViews };
+    };
+    for (const name of ['fp32', 'int8']) await timeViews(seedEngines[name], sx, Math.min(nViews, 16), seed.inputSize);
+    const runs = [];
+    for (let k = 0; k < rounds; k++) {
+      const order = k % 2 ? ['int8', 'fp32'] : ['fp32', 'int8'];
+      const p = {}, e = {};
+      for (const name of order) {
+        p[name] = await pipeline(name, k);
+        e[name] = await engineOnly(name);
+      }
+      runs.push({
+        order: order.join(','), fp32: r(p.fp32.vps, 1), int8: r(p.int8.vps, 1), ratio: r(p.int8.vps / p.fp32.vps),
+        engine_fp32: r(e.fp32.vps, 1), engine_int8: r(e.int8.vps, 1),
+        fp32_pipeline_over_engine: r(p.fp32.vps / e.fp32.vps), int8_pipeline_over_engine: r(p.int8.vps / e.int8.vps),
+        cpu_ms_per_view: { engine_fp32: r(e.fp32.cpuMsPerView, 1), pipeline_fp32: r(p.fp32.cpuMsPerView, 1), engine_int8: r(e.int8.cpuMsPerView, 1), pipeline_int8: r(p.int8.cpuMsPerView, 1) },
+      });
+    }
+    for (const e of Object.values(seedEngines)) await e.dispose();
+    const col = (f) => spread(runs.map(f));
     out.pipeline = {
-      what: `viewprobe extract, ${pipelineImages} train photos x (${views} views + clean), seed preset 244, fresh cache`,
-      rounds: runs, fp32_views_per_s: spread(runs.map((p) => p.fp32)), int8_views_per_s: spread(runs.map((p) => p.int8)),
-      ratio: spread(runs.map((p) => p.ratio)),
-      // How much of the engine's speed the pipeline keeps (the engine was timed at 224, the pipeline at 244).
-      int8_pipeline_over_engine_note: 'compare int8_views_per_s here with engine.int8_views_per_s x (224/244)^2',
+      what: `the extract pipeline (pipeline.ts, as the CLI runs it after loading the backbone) into a fresh cache: ${pipeItems.length} train photos x (${views} seed views + clean) at 244, batch ${batch}; the engine alone on the same views after each run`,
+      rounds: runs, fp32_views_per_s: col((x) => x.fp32), int8_views_per_s: col((x) => x.int8), ratio: col((x) => x.ratio),
+      fp32_pipeline_over_engine: col((x) => x.fp32_pipeline_over_engine), int8_pipeline_over_engine: col((x) => x.int8_pipeline_over_engine),
+      // CPU time (all threads) per view: the pipeline's minus the engine's is what decoding, drawing views and the cache cost.
+      cpu_ms_per_view: {
+        engine_fp32: col((x) => x.cpu_ms_per_view.engine_fp32), pipeline_fp32: col((x) => x.cpu_ms_per_view.pipeline_fp32),
+        engine_int8: col((x) => x.cpu_ms_per_view.engine_int8), pipeline_int8: col((x) => x.cpu_ms_per_view.pipeline_int8),
+      },
     };
     out.load.pipeline_done = load();
   }
