@@ -114,12 +114,15 @@ try {
   const calibSeconds = (performance.now() - t0) / 1000;
   const per = size * size * 3;
   const photos = val.items.slice(0, nImages);
-  const x = new Float32Array(photos.length * per);
-  for (let i = 0; i < photos.length; i++) preset.renderEval(preset.evalImage(await decodeImage(photos[i].path)), norm, x, i * per);
   const engines = {
     fp32: await createOnnxEngine(net, { device: 'cpu', threads }),
     int8: await createOnnxEngine(net, { device: 'cpu', threads, model: buildQdqModel(net, calib.ranges) }),
   };
+  // Shared memory, as the pipeline's batches: a plain typed array would be structured-cloned whole
+  // (every view of it, not just the batch) on its way to a worker.
+  const shared = (floats) => new Float32Array(new SharedArrayBuffer(floats * 4));
+  const x = shared(photos.length * per);
+  for (let i = 0; i < photos.length; i++) preset.renderEval(preset.evalImage(await decodeImage(photos[i].path)), norm, x, i * per);
   /** Views/s of one engine over n views packed in x (batches of `batch`, `parallel` in flight), and their features. */
   const timeViews = async (e, x, n, sz) => {
     const f = new Float32Array(n * net.dim);
@@ -157,8 +160,6 @@ try {
       cpu_ratio: r(v.fp32.cpuMsPerView / v.int8.cpuMsPerView),
     });
   }
-  await engines.fp32.dispose();
-  await engines.int8.dispose();
   const cos = [];
   for (let i = 0; i < photos.length; i++) {
     let ab = 0, aa = 0, bb = 0;
@@ -178,6 +179,8 @@ try {
     cpu_ms_per_view_fp32: spread(perRound.map((p) => p.cpu_ms_per_view_fp32)), cpu_ms_per_view_int8: spread(perRound.map((p) => p.cpu_ms_per_view_int8)),
     cpu_ratio: spread(perRound.map((p) => p.cpu_ratio)),
   };
+  await engines.fp32.dispose();
+  await engines.int8.dispose();
   out.calibration = { method: calib.method, images: calib.images.length, seconds: r(calibSeconds, 1) };
   out.cosine = { images: cos.length, median: r(median(cos), 5), p05: r(cos[Math.floor(cos.length * 0.05)], 5), min: r(cos[0], 5), goal: 'median >= 0.995' };
   out.load.engine_done = load();
@@ -194,7 +197,7 @@ try {
     // Engine-only on the very views the pipeline extracts (each photo's clean view and its K seed views).
     const seedPer = seed.inputSize * seed.inputSize * 3;
     const nViews = pipeItems.length * (views + 1);
-    const sx = new Float32Array(nViews * seedPer);
+    const sx = shared(nViews * seedPer);
     let v = 0;
     for (const it of pipeItems) {
       const bytes = readFileSync(it.path);

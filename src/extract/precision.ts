@@ -89,6 +89,9 @@ export async function planExtractPrecision(
   }
   if (precision === 'fp32') return plan('fp32', undefined);
 
+  const fresh = a.calibrationMethod !== undefined || a.calibrationImages !== undefined;
+  const method = a.calibrationMethod !== undefined ? parseMethod(a.calibrationMethod) : undefined;
+  if (fresh && a.calibration !== undefined) throw new UserError('--calibration-method and --calibration-images make a new calibration: they do not go with --calibration');
   let calibration: CalibrationFile | undefined;
   let source: string | undefined;
   if (a.calibration !== undefined) {
@@ -97,11 +100,15 @@ export async function planExtractPrecision(
   } else if (stored) {
     calibration = readCalibration(cacheDir, stored.calibration);
     source = `${shown} (stored)`;
+    const differs = (method !== undefined && method !== calibration.method) || (a.calibrationImages !== undefined && a.calibrationImages !== calibration.images.length);
+    if (differs) {
+      throw new UserError(`cache ${shown} was calibrated with ${calibration.method} on ${calibration.images.length} images, and one cache holds one calibration: drop --calibration-method/--calibration-images to reuse it, or use another --cache`);
+    }
     log(`int8: reusing the calibration stored in ${shown}`);
   }
   return plan('int8', {
     preset, train, ...(calibration ? { calibration } : {}), ...(source ? { source } : {}),
-    ...(a.calibrationMethod !== undefined ? { method: parseMethod(a.calibrationMethod) } : {}),
+    ...(method !== undefined ? { method } : {}),
     ...(a.calibrationImages !== undefined ? { count: a.calibrationImages } : {}),
   });
 }

@@ -67,6 +67,9 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
     expect(more.stderr).toMatch(/int8: reusing the calibration stored in /);
     expect(more.stderr).not.toMatch(/calibrating/);
     expect(readFileSync(join(int8, 'calibration.json'))).toEqual(before);
+    const otherMethod = extract(int8, '--views', '3', '--precision', 'int8', '--calibration-method', 'minmax');
+    expect(otherMethod.status).toBe(2);
+    expect(otherMethod.stderr).toMatch(/was calibrated with percentile:99\.999 on 24 images, and one cache holds one calibration/);
 
     const once = join(tmp, 'once');
     const r = extract(once, '--views', '3', '--precision', 'int8', '--calibration', join(int8, 'calibration.json'));
