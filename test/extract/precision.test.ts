@@ -31,9 +31,10 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
   const int8 = join(tmp, 'int8');
 
   beforeAll(() => {
-    const r = extract(int8, '--val', val, '--views', '1', '--precision', 'int8');
+    // 8 calibration images instead of 32 keep the test quick; the shards below ask the same.
+    const r = extract(int8, '--val', val, '--views', '1', '--precision', 'int8', '--calibration-images', '8');
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/int8: calibrating on the clean views of 24 training images \(percentile:99\.999\)/);
+    expect(r.stderr).toMatch(/int8: calibrating on the clean views of 8 training images \(percentile:99\.999\)/);
     expect(r.stderr).toMatch(/backbone: resnet18 int8/);
   });
 
@@ -43,7 +44,7 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
     expect(fp.precision).toBe('int8');
     expect(fp.calibration).toBe(calibrationHash(cal));
     expect(cal).toMatchObject({ arch: 'resnet18', preset: 'seed', inputSize: 244, method: 'percentile:99.999' });
-    expect(cal.images).toHaveLength(24);
+    expect(cal.images).toHaveLength(8);
     const info = runCli(['cache', 'info', '--cache', int8]);
     expect(info.stderr).toMatch(/, int8 \(calibration [0-9a-f]{12}\)/);
   });
@@ -69,7 +70,7 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
     expect(readFileSync(join(int8, 'calibration.json'))).toEqual(before);
     const otherMethod = extract(int8, '--views', '3', '--precision', 'int8', '--calibration-method', 'minmax');
     expect(otherMethod.status).toBe(2);
-    expect(otherMethod.stderr).toMatch(/was calibrated with percentile:99\.999 on 24 images, and one cache holds one calibration/);
+    expect(otherMethod.stderr).toMatch(/was calibrated with percentile:99\.999 on 8 images, and one cache holds one calibration/);
 
     const once = join(tmp, 'once');
     const r = extract(once, '--views', '3', '--precision', 'int8', '--calibration', join(int8, 'calibration.json'));
@@ -95,7 +96,7 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
   it('shards calibrate alike (on the whole training list, by content hash) and merge with their calibration', async () => {
     const shards = [0, 1].map((i) => join(tmp, `shard-${i}`));
     shards.forEach((dir, i) => {
-      const r = extract(dir, '--views', '1', '--precision', 'int8', '--shard', `${i}/2`);
+      const r = extract(dir, '--views', '1', '--precision', 'int8', '--calibration-images', '8', '--shard', `${i}/2`);
       expect(r.status, r.stderr).toBe(0);
     });
     expect(readCalibration(shards[0]!)).toEqual(readCalibration(int8));
