@@ -8,6 +8,7 @@ import { log } from '../log.js';
 import type { DeviceChoice, Engine, EngineChoice } from './engine.js';
 import type { Preprocess } from '../image/normalize.js';
 import { createOnnxEngine, onnxCudaAvailable } from './onnx.js';
+import { buildQdqModel, type ActivationRanges } from './quantize.js';
 import { readSafetensors } from './safetensors.js';
 import { buildResNet, type FoldedResNet } from './spec.js';
 import type { TfjsEngine } from './tfjs.js';
@@ -24,6 +25,12 @@ export interface BackboneOptions {
   /** Also build the ImageNet logits output (engine.logits), when the weights have fc. */
   logits?: boolean;
   quiet?: boolean;
+  /**
+   * int8: the QDQ graph (quantize.ts) with the activation ranges this returns, given the folded
+   * network and the weights' sha256 (it may calibrate on them, or check a stored calibration). Runs
+   * on onnxruntime's CPU provider only.
+   */
+  int8?: (net: FoldedResNet, weightsSha256: string) => Promise<ActivationRanges>;
 }
 
 export interface OpenedBackbone {
@@ -34,6 +41,7 @@ export interface OpenedBackbone {
   weightsPath: string;
   weightsSha256: string;
   metadata: Record<string, string>;
+  precision: 'fp32' | 'int8';
 }
 
 const require = createRequire(import.meta.url);
@@ -65,7 +73,17 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
   if (!(threads >= 1)) throw new UserError(`--threads must be a positive integer, not ${opts.threads}`);
 
   const { net, weightsPath, weightsSha256, metadata } = await loadBackboneNet(opts);
-  const attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
+
+  let attempts: Attempt[];
+  if (opts.int8) {
+    // onnxruntime fuses the QDQ graph into its CPU int8 kernels; tfjs has none, and a GPU gains little.
+    if (engineChoice === 'tfjs') throw new UserError('--precision int8 runs on the onnx engine only (drop --engine tfjs)');
+    if (device === 'cuda') throw new UserError('--precision int8 runs on the CPU only (drop --device cuda)');
+    const model = buildQdqModel(net, await opts.int8(net, weightsSha256), { logits: !!opts.logits });
+    attempts = [{ label: 'onnx cpu int8', create: () => createOnnxEngine(net, { device: 'cpu', threads, logits: !!opts.logits, model }) }];
+  } else {
+    attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
+  }
   const skipped: string[] = [];
   let engine: Engine | undefined;
   for (const a of attempts) {
@@ -103,7 +121,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
 
   if (!opts.quiet) {
     const arch = net.variant.arch;
-    log(`backbone: ${arch} (weights sha256 ${weightsSha256.slice(0, 6)}…) on ${engine.engine} (${engine.backend}), ` +
+    log(`backbone: ${arch}${opts.int8 ? ' int8' : ''} (weights sha256 ${weightsSha256.slice(0, 6)}…) on ${engine.engine} (${engine.backend}), ` +
       `device ${engine.device}, ${engine.threads} thread${engine.threads === 1 ? '' : 's'}` +
       (skipped.length ? `; skipped: ${skipped.join('; ')}` : ''));
   }
@@ -115,6 +133,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
     weightsPath,
     weightsSha256,
     metadata,
+    precision: opts.int8 ? 'int8' : 'fp32',
   };
 }
 

@@ -70,7 +70,12 @@ export class OnnxGraph {
   }
 
   encode(o: EncodeOptions): Uint8Array {
-    const model = onnx.ModelProto.create({
+    return onnx.ModelProto.encode(this.proto(o)).finish();
+  }
+
+  /** The model as a ModelProto object, before encoding (quantize.ts rewrites the engine's). */
+  proto(o: EncodeOptions): ModelProto {
+    return onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'viewprobe',
       ...(o.producerVersion !== undefined ? { producerVersion: o.producerVersion } : {}),
@@ -85,8 +90,17 @@ export class OnnxGraph {
         output: this.outputs,
       }),
     });
-    return onnx.ModelProto.encode(model).finish();
   }
+}
+
+export type ModelProto = InstanceType<typeof onnx.ModelProto>;
+
+/** A float tensor's type, for graph inputs and outputs; a string dim is symbolic, none leaves the shape open. */
+export function floatValueInfo(name: string, dims?: Dim[]) {
+  return dims ? valueInfo(name, DataType.FLOAT, dims) : onnx.ValueInfoProto.create({
+    name,
+    type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DataType.FLOAT }) }),
+  });
 }
 
 function valueInfo(name: string, elemType: number, dims: Dim[]) {
@@ -136,6 +150,14 @@ export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, feature
  * NCHW in the graph, to `features`; `logits` adds a second output through the weights' own fc.
  */
 export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {}): Uint8Array {
+  return onnx.ModelProto.encode(buildOnnxProto(net, opts)).finish();
+}
+
+/**
+ * buildOnnxModel's graph as a ModelProto object, so that quantize.ts can rewrite it. Tensor names are
+ * stable: 'nchw' (the input), `${conv}.out` / `${conv}.relu`, 'maxpool', `${block}.out`.
+ */
+export function buildOnnxProto(net: FoldedResNet, opts: { logits?: boolean } = {}): ModelProto {
   const g = new OnnxGraph();
   g.input('input', DataType.FLOAT, ['N', 'H', 'W', 3]);
   const nchw = g.node('Transpose', ['input'], ['nchw'], { perm: [0, 3, 1, 2] });
@@ -146,5 +168,5 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
     const b = g.init('fc.b', [net.fc.classes], net.fc.bias);
     g.output(g.node('Gemm', [features, w, b], ['logits'], { transB: 1 }), DataType.FLOAT, ['N', net.fc.classes]);
   }
-  return g.encode({ name: net.variant.arch });
+  return g.proto({ name: net.variant.arch });
 }

@@ -26,6 +26,8 @@ export interface OnnxEngineOptions {
   logits?: boolean;
   /** Extra session options, for benchmarks that compare settings. */
   session?: Ort.InferenceSession.SessionOptions;
+  /** A graph built elsewhere from the same net (the int8 one, quantize.ts) instead of the fp32 one. */
+  model?: Uint8Array;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     logSeverityLevel: 3,
     ...opts.session,
   };
-  const model = buildOnnxModel(net, { logits: withLogits });
+  const model = opts.model ?? buildOnnxModel(net, { logits: withLogits });
   const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
   // Each worker gets its share of the cores (the remainder goes to the first ones).
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({

@@ -37,14 +37,17 @@ export interface FingerprintDifference {
 
 /** Fields that differ, in a fixed order (the Fingerprint's own order first, then any extra fields). */
 export function diffFingerprints(cache: Fingerprint, asked: Fingerprint): FingerprintDifference[] {
-  const order: string[] = ['arch', 'weightsSha256', 'preset', 'inputSize', 'transformVersion', 'seed', 'dim'];
+  const order: string[] = ['arch', 'weightsSha256', 'preset', 'inputSize', 'transformVersion', 'seed', 'dim', 'precision', 'calibration'];
   for (const k of [...Object.keys(cache), ...Object.keys(asked)].sort()) if (!order.includes(k)) order.push(k);
   const a = cache as unknown as Record<string, unknown>;
   const b = asked as unknown as Record<string, unknown>;
   return order
     .filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]))
-    .map((k) => ({ field: k, cache: a[k], asked: b[k] }));
+    .map((k) => ({ field: k, cache: a[k] ?? ABSENT_MEANS[k], asked: b[k] ?? ABSENT_MEANS[k] }));
 }
+
+/** What an absent optional field means, for messages ("precision: this cache holds fp32, you asked int8"). */
+const ABSENT_MEANS: Record<string, unknown> = { precision: 'fp32' };
 
 function show(v: unknown): string {
   if (v === undefined) return '(none)';

@@ -30,7 +30,7 @@ import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { UserError, errorMessage, fsReason } from '../errors.js';
 import { isSha256Hex } from '../data/hash.js';
-import { describeDifferences, diffFingerprints, fingerprintId } from './fingerprint.js';
+import { describeDifferences, diffFingerprints, fingerprintId, type FingerprintDifference } from './fingerprint.js';
 import type { Failure, Fingerprint, Member, SplitFeatures } from './types.js';
 
 /** Bumped when the layout above changes; a cache of a newer format is refused. */
@@ -297,9 +297,7 @@ export class FeatureCache {
     const meta = this.meta();
     if (meta) {
       const diffs = diffFingerprints(meta.fingerprint, fp);
-      if (diffs.length > 0) {
-        throw new UserError(`cache ${this.shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${this.shown})`);
-      }
+      if (diffs.length > 0) throw settingsMismatch(this.shown, diffs);
       const classDiff = describeClassDifference(meta.classes, classes);
       if (classDiff) {
         throw new UserError(`cache ${this.shown} was made for other classes: ${classDiff}. Use another --cache for this data`);
@@ -320,6 +318,11 @@ export class FeatureCache {
     };
     this.writeTxn(() => this.metaDb.putSync('meta', fresh));
     this.fingerprintChecked = true;
+  }
+
+  /** The recorded fingerprint (cheap, unlike info()), or undefined for a cache nobody wrote yet. */
+  fingerprint(): Fingerprint | undefined {
+    return this.meta()?.fingerprint;
   }
 
   /** How many augmented views 0..n-1 are stored for this image. */
@@ -595,6 +598,11 @@ export class FeatureCache {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** The refusal of a writer whose settings differ from the cache's, naming each difference. */
+export function settingsMismatch(shown: string, diffs: FingerprintDifference[]): UserError {
+  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})`);
+}
+
 function contiguousViews(segs: AugSeg[]): number {
   let have = 0;
   for (const [start, views] of [...segs].sort((a, b) => a[0] - b[0])) {
@@ -627,7 +635,8 @@ function validateFingerprint(fp: Fingerprint): void {
     Number.isInteger(fp.inputSize) && fp.inputSize > 0 &&
     Number.isInteger(fp.transformVersion) &&
     Number.isInteger(fp.seed) &&
-    Number.isInteger(fp.dim) && fp.dim > 0;
+    Number.isInteger(fp.dim) && fp.dim > 0 &&
+    (fp.precision === undefined ? fp.calibration === undefined : fp.precision === 'int8' && typeof fp.calibration === 'string');
   if (!ok) throw new CallerError(`ensureFingerprint: malformed fingerprint ${JSON.stringify(fp)}`);
 }
 

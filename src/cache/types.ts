@@ -12,6 +12,10 @@ export interface Fingerprint {
   seed: number;
   /** Feature dimension (512 / 2048). */
   dim: number;
+  /** Absent: fp32 (every cache made before int8 existed). */
+  precision?: 'int8';
+  /** int8 only: sha256 of the cache's calibration.json (cache/calibration.ts). */
+  calibration?: string;
 }
 
 /** `train`, `val`, or a named evaluation set (e.g. `eval:<list file name>`). */

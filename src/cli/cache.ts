@@ -6,6 +6,7 @@ import { UserError } from '../errors.js';
 import { log, printJson, printText } from '../log.js';
 import type { cacheInfoBuilder, cacheMergeBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
+import { readCalibration, writeCalibration } from '../cache/calibration.js';
 import { describeDifferences, diffFingerprints } from '../cache/fingerprint.js';
 import { FeatureCache, type CacheInfo } from '../cache/store.js';
 import type { Failure, Fingerprint, Member } from '../cache/types.js';
@@ -58,7 +59,8 @@ function size(bytes: number): string {
 }
 
 function describeFingerprint(fp: Fingerprint): string {
-  return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}`;
+  return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}` +
+    (fp.precision === 'int8' ? `, int8 (calibration ${fp.calibration!.slice(0, 12)})` : ', fp32');
 }
 
 export function formatInfo(r: CacheInfoReport): string[] {
@@ -145,9 +147,13 @@ export async function mergeCaches(out: string, inputs: string[]): Promise<MergeS
     }
     if (sources.length === 0) throw new UserError(`cache merge: nothing to merge into ${out} (${skipped.map((s) => `${s.dir}: ${s.why}`).join('; ')})`);
 
+    // Equal fingerprints name one calibration: the first input's file (checked against it) goes along.
+    const fp = sources[0]!.fp;
+    const calibration = fp.precision === 'int8' ? readCalibration(sources[0]!.dir, fp.calibration) : undefined;
     const target = await FeatureCache.open(out, { exclusive: true });
     try {
-      await target.ensureFingerprint(sources[0]!.fp, sources[0]!.classes);
+      await target.ensureFingerprint(fp, sources[0]!.classes);
+      if (calibration) writeCalibration(target.dir, calibration);
       for (const src of sources) {
         for (const features of src.cache.exportFeatures()) await target.commit({ features });
         const members: Member[] = src.cache.members();

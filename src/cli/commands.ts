@@ -27,18 +27,28 @@ export const LIMITS = {
   labelSmoothing: { min: 0, max: 0.99 },
   trainBatch: { min: 1, max: 65_536, int: true },
   top: { min: 1, max: 100_000, int: true },
+  calibrationImages: { min: 1, max: 100_000, int: true },
   trials: { min: 0, max: 100_000, int: true },
   folds: { min: 2, max: 100, int: true },
   workers: { min: 1, max: 1024, int: true },
 } as const;
 
+/** int8 backbone: extract and embed default to fp32; eval and predict to the run's precision. */
+function precisionOptions<T>(y: Argv<T>, fallback: string) {
+  return y
+    .option('precision', { choices: ['fp32', 'int8'] as const, describe: `backbone arithmetic (default: ${fallback}); int8 runs onnxruntime's int8 kernels on the CPU` })
+    .option('calibration', { type: 'string', requiresArg: true, describe: 'int8 activation ranges: a calibration.json, or a cache folder holding one' });
+}
+
 export const embedBuilder = (y: Argv) =>
-  jsonOption(backboneOptions(y))
+  precisionOptions(jsonOption(backboneOptions(y)), 'fp32')
     .positional('images', { type: 'string', array: true, demandOption: true })
     .option('preset', { choices: PRESET_NAMES, default: 'seed' as const });
 
 export const extractBuilder = (y: Argv) =>
-  jsonOption(backboneOptions(y))
+  precisionOptions(jsonOption(backboneOptions(y)), 'fp32; int8 calibrates on --train, or reuses the cache\'s calibration')
+    .option('calibration-method', { type: 'string', requiresArg: true, describe: 'int8 calibration: minmax, mse or percentile:P (default: see README)' })
+    .option('calibration-images', numberOption('int8 calibration: training images, chosen by content hash (default 32)', LIMITS.calibrationImages, 'calibration-images'))
     .option('train', { type: 'string', requiresArg: true, describe: 'training data: folder of class folders, or list file' })
     .option('val', { type: 'string', requiresArg: true, describe: 'validation data' })
     .option('cache', { type: 'string', default: 'cache', requiresArg: true, describe: 'cache directory (LMDB)' })
@@ -84,7 +94,7 @@ export const sweepBuilder = (y: Argv) =>
     .option('seed', { ...numberOption('sweep seed (trial draws, folds, head seeds)', SEED, 'seed'), default: 0 });
 
 export const evalBuilder = (y: Argv) =>
-  jsonOption(runtimeOptions(y))
+  precisionOptions(jsonOption(runtimeOptions(y)), 'the run\'s')
     .option('run', { type: 'string', demandOption: true, requiresArg: true })
     .option('data', { type: 'string', requiresArg: true, describe: 'data never seen in training (list or folder)' })
     .option('cache', { type: 'string', requiresArg: true, describe: 'cache for --data features (default: the run\'s)' })
@@ -95,7 +105,7 @@ export const compareBuilder = (y: Argv) =>
   jsonOption(y).positional('runs', { type: 'string', array: true, demandOption: true });
 
 export const predictBuilder = (y: Argv) =>
-  jsonOption(runtimeOptions(y))
+  precisionOptions(jsonOption(runtimeOptions(y)), 'the run\'s')
     .positional('images', { type: 'string', array: true, demandOption: true })
     .option('run', { type: 'string', demandOption: true, requiresArg: true })
     .option('top', { ...numberOption('classes to show per image', LIMITS.top, 'top'), default: 5 });

@@ -7,6 +7,7 @@ import { makeNormLut } from '../image/normalize.js';
 import { getPreset } from '../image/presets.js';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
+import { planEmbedPrecision } from '../extract/precision.js';
 import type { embedBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
 
@@ -30,7 +31,9 @@ export interface EmbedResult {
 export async function runEmbed(opts: EmbedArgs): Promise<number> {
   if (!opts.images?.length) throw new UserError('name at least one image');
   const preset = getPreset(opts.preset ?? 'seed');
+  const precision = planEmbedPrecision(opts, preset);
   const bb = await openBackbone({
+    ...(precision.int8 ? { int8: precision.int8 } : {}),
     ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
     ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
     ...(opts.engine !== undefined ? { engine: opts.engine } : {}),

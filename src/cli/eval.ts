@@ -65,18 +65,18 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
   if (!same) {
     throw new UserError(`${data.source}: classes [${data.classes.join(', ')}] are not the run's [${run.classes.join(', ')}] (same names, same order)`);
   }
-  const fp = run.head.fingerprint;
-  const { bb, preset, norm } = await openRunBackbone(fp, run.head.dim, run.headFile, a, run.cache);
+  const { bb, preset, norm, fingerprint: fp, precision } = await openRunBackbone(run.head.fingerprint, run.head.dim, run.headFile, a, run.cache);
   const dir = resolve(a.cache ?? run.cache);
   const split = `eval:${resolve(a.data!)}`;
   let cache: import('../cache/store.js').FeatureCache | undefined;
   try {
     cache = await FeatureCache.open(dir, { exclusive: true });
-    await cache.ensureFingerprint(fp!, run.classes);
+    precision.store(cache);
+    await cache.ensureFingerprint(fp, run.classes);
     await cache.pruneMembers(split, new Set(data.items.map((i) => i.path)));
     const progress = progressReporter('eval --data');
     const s = await extractFeatures([{ split, items: data.items, views: 0, clean: true }], {
-      engine: bb.engine, norm, preset, cache, seed: fp!.seed, batch: defaultBatch(bb.engine), onProgress: (p) => progress.update(p),
+      engine: bb.engine, norm, preset, cache, seed: fp.seed, batch: defaultBatch(bb.engine), onProgress: (p) => progress.update(p),
     });
     progress.done();
     log(`eval --data: ${s.images} images, ${s.extracted} views extracted, ${s.alreadyCached} cached, ${s.failed.length} failed`);

@@ -18,6 +18,7 @@ import { getPreset } from '../image/presets.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from '../extract/pipeline.js';
 import { progressReporter } from '../extract/progress.js';
 import { writeWeightsHint } from '../run/backbone.js';
+import { planExtractPrecision } from '../extract/precision.js';
 
 export type ExtractArgs = ArgsOf<typeof extractBuilder>;
 
@@ -64,7 +65,8 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   for (const d of [train, val]) for (const w of d?.warnings ?? []) log(`warning: ${w}`);
 
   const preset = getPreset(a.preset);
-  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false });
+  const precision = await planExtractPrecision(a, resolve(a.cache), a.cache, train?.items, preset);
+  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false, int8: precision.int8 });
   const batch = a.batch ?? defaultBatch(bb.engine);
   try {
     checkBatchMemory(batch, preset.inputSize, bb.engine.parallel, bb.engine.device === 'cpu');
@@ -82,10 +84,11 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   };
   try {
     cache = await FeatureCache.open(resolve(a.cache), { exclusive: true });
-    const fp: Fingerprint = {
+    const fp: Fingerprint = precision.fingerprint({
       arch: bb.arch, weightsSha256: bb.weightsSha256, preset: preset.name, inputSize: preset.inputSize,
       transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim,
-    };
+    });
+    precision.store(cache);
     await cache.ensureFingerprint(fp, classes);
     await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
     const jobs: SplitJob[] = [];

@@ -9,11 +9,16 @@ import { loadBackboneNet, openBackbone, type BackboneOptions, type LoadedNet, ty
 import { cacheDir as weightsHome } from '../backbone/weights.js';
 import { makeNormLut, type NormLut } from '../image/normalize.js';
 import { getPreset, type Preset } from '../image/presets.js';
+import type { PrecisionArgs } from '../extract/calibrate.js';
+import { planRunPrecision, type PrecisionPlan } from '../extract/precision.js';
 
 export interface RunBackbone {
   bb: OpenedBackbone;
   preset: Preset;
   norm: NormLut;
+  /** The fingerprint of the features this backbone makes (the run's, or the other precision's when asked). */
+  fingerprint: Fingerprint;
+  precision: PrecisionPlan;
 }
 
 const HINT = 'weights.json';
@@ -82,12 +87,13 @@ async function runWeights<T extends { weightsPath: string; weightsSha256: string
  * `cacheDir` is the cache the head was trained from: without --weights, the weights recorded there
  * are used when they are still in place.
  */
-export async function openRunBackbone(fingerprint: Fingerprint | null, headDim: number, source: string, a: Pick<BackboneOptions, 'weights' | 'engine' | 'device' | 'threads'>, cacheDir?: string): Promise<RunBackbone> {
+export async function openRunBackbone(fingerprint: Fingerprint | null, headDim: number, source: string, a: Pick<BackboneOptions, 'weights' | 'engine' | 'device' | 'threads'> & PrecisionArgs, cacheDir?: string): Promise<RunBackbone> {
   const { fp, preset } = runPreset(fingerprint, source);
+  const precision = planRunPrecision(a, fp, cacheDir, preset);
   const bb = await runWeights(fp, headDim, source, a, cacheDir,
-    (weights) => openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads }),
+    (weights) => openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads, int8: precision.int8 }),
     (bb) => bb.engine.dispose());
-  return { bb, preset, norm: makeNormLut(bb.preprocess) };
+  return { bb, preset, norm: makeNormLut(bb.preprocess), fingerprint: precision.fingerprint(fp), precision };
 }
 
 export interface RunNet {

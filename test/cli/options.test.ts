@@ -62,6 +62,7 @@ const TABLE: Record<string, Record<string, string[]>> = {
     concurrency: badWhole(1, 1024),
     'commit-views': badWhole(1, 100_000),
     shards: badWhole(1, 100_000),
+    'calibration-images': badWhole(1, 100_000),
   },
   train: {
     epochs: badWhole(1, 100_000),
