@@ -13,9 +13,17 @@ export function lmdbReason(e: unknown): string {
   return errorMessage(e).replace(/^Error:\s*/, '');
 }
 
-/** A write to the cache that failed; `outOfSpace` words the cause when it is a full disk or a file-size limit. */
+/** The cause of a write that ran out of room, in words, and what the user can do about it. */
+export interface OutOfSpace {
+  /** e.g. "no space left on device", "file-size limit (ulimit -f: 100 KiB) reached". */
+  words: string;
+  /** e.g. "free space". */
+  remedy: string;
+}
+
+/** A write to the cache that failed; `outOfSpace` is set when a full disk or a file-size limit stopped it. */
 export class CacheWriteError extends UserError {
-  constructor(message: string, readonly outOfSpace?: string) {
+  constructor(message: string, readonly outOfSpace?: OutOfSpace) {
     super(message);
     this.name = 'CacheWriteError';
   }
@@ -37,11 +45,11 @@ export function writeFailure(e: unknown, shown: string, dir: string, dataFile: s
   const keep = 'that batch was not kept; everything committed before it is intact';
   if (code === 'ENOSPC' || code === 'EDQUOT' || (free !== undefined && free < FULL_BELOW_BYTES)) {
     const words = code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on device';
-    return new CacheWriteError(`cache ${shown}: ${words}${free === undefined ? '' : ` (${(free / MiB).toFixed(1)} MB free)`}: ${keep} — free some space and rerun to resume`, words);
+    return new CacheWriteError(`cache ${shown}: ${words}${free === undefined ? '' : ` (${(free / MiB).toFixed(1)} MB free)`}: ${keep} — free some space and rerun to resume`, { words, remedy: 'free space' });
   }
   if (code === 'EFBIG' || (limit !== undefined && fileSize(dataFile) + 16 * MiB >= limit)) {
     const words = `file-size limit${limit === undefined ? '' : ` (ulimit -f: ${Math.round(limit / 1024)} KiB)`} reached`;
-    return new CacheWriteError(`cache ${shown}: the ${words}: ${keep} — raise the limit (or use a --cache elsewhere) and rerun to resume`, words);
+    return new CacheWriteError(`cache ${shown}: the ${words}: ${keep} — raise the limit (or use a --cache elsewhere) and rerun to resume`, { words, remedy: 'raise the limit' });
   }
   const note = free === undefined ? '' : `; ${(free / MiB).toFixed(1)} MB free on that disk`;
   return new CacheWriteError(`cache ${shown}: writing a batch failed (${lmdbReason(e)}${note}). That batch was not kept; everything committed before it is intact — free some space and rerun to resume`);

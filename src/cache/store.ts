@@ -465,6 +465,9 @@ export class FeatureCache {
       this.env.transactionSync(fn);
     } catch (e) {
       if (e instanceof CallerError || e instanceof UserError) throw e;
+      // LMDB's C code may have printed "Write error: ..." to stderr without ending the line; the
+      // message that reports this failure must not be glued to it.
+      process.stderr.write('\n');
       throw writeFailure(e, this.shown, this.dir, join(this.dir, 'data.mdb'));
     }
   }

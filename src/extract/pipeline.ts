@@ -1,11 +1,8 @@
-// Stage one: every image is read and hashed once, decoded and resized once, and its missing views are
-// rendered by the preset's fused kernel straight into a batch buffer the engine consumes. The engine
-// runs up to `engine.parallel` batches at once (onnx: one single-threaded session per core, each in
-// its own worker thread) while this thread decodes and renders the next batch; one more full batch
-// waits in line so that a session that finishes never waits for this thread.
-//
-// Finished views are committed to the cache in one transaction once there are `commitViews` of them
-// (and at the end, or on a stop), so a killed run loses at most those plus the batches in flight.
+// Stage one: every image is read and hashed once, decoded and resized once, and its missing views
+// (missing.ts) are rendered by the preset's fused kernel straight into a batch buffer the engine
+// consumes (batch-queue.ts), while earlier batches run. Finished views go to the commit buffer
+// (commit-buffer.ts), which writes them to the cache in transactions of about `commitViews`, view by
+// view as they become contiguous: a killed run loses at most those plus the batches in flight.
 //
 // Files are read synchronously (one turn of the main thread instead of four: decode.ts readImageFile),
 // decoding runs on sharp's thread pool, and enough images are kept in flight to fill the batches ahead.
@@ -14,13 +11,14 @@ import pLimit from 'p-limit';
 import type { Engine } from '../backbone/engine.js';
 import type { NormLut } from '../image/normalize.js';
 import type { Preset } from '../image/presets.js';
-import type { RgbImage } from '../image/decode.js';
 import { decodeImage, readImageFile } from '../image/decode.js';
-import type { FeatureCache } from '../cache/store.js';
-import type { Failure, Member } from '../cache/types.js';
+import { CacheWriteError, type FeatureCache } from '../cache/store.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { hashBytes } from '../data/hash.js';
-import { errorMessage } from '../errors.js';
+import { UserError, errorMessage } from '../errors.js';
+import { BatchQueue } from './batch-queue.js';
+import { CommitBuffer, type ViewRun } from './commit-buffer.js';
+import { Claims } from './missing.js';
 
 export interface SplitJob {
   split: string;
@@ -48,8 +46,13 @@ export interface ExtractOptions {
   /** Images whose content hash is outside the shard are skipped entirely. */
   inShard?: (hash: string) => boolean;
   maxPixels?: number;
-  /** Polled between views: when it returns true, no new view is started; what is rendered is flushed and committed. */
+  /** Polled between views: when it returns true, no new view is started; what is rendered is run and committed. */
   shouldStop?: () => boolean;
+  /**
+   * Stop now: nothing more is sent to the engine or committed; only the batches already inside the
+   * engine are waited for (tearing them down is a native abort). The cache keeps what was committed.
+   */
+  abort?: AbortSignal;
   onProgress?: (p: ExtractProgress) => void;
   /** Called for each image that could not be read (it is skipped and recorded in the ledger). */
   onFailure?: (f: { path: string; split: string; reason: string }) => void;
@@ -58,10 +61,15 @@ export interface ExtractOptions {
 export interface ExtractProgress {
   imagesDone: number;
   imagesTotal: number;
+  /** Views the engine computed so far. */
   viewsExtracted: number;
   viewsCached: number;
+  /** Views still to extract: those of images not looked at yet all count. */
+  viewsLeft: number;
   failed: number;
   seconds: number;
+  /** Seconds since the first view went to the engine (the time behind viewsExtracted). */
+  extractSeconds: number;
 }
 
 export interface ExtractSummary {
@@ -70,6 +78,7 @@ export interface ExtractSummary {
   otherShard: number;
   /** Views the datasets ask for (aug + clean, before dedupe of identical files). */
   views: number;
+  /** Views extracted and stored in the cache by this run (an interrupt loses the rest). */
   extracted: number;
   alreadyCached: number;
   failed: { path: string; split: string; reason: string }[];
@@ -79,142 +88,47 @@ export interface ExtractSummary {
   interrupted: boolean;
 }
 
-/** Features of one image and kind being gathered across batches, committed once complete. */
-interface Pending {
-  hash: string;
-  kind: 'aug' | 'clean';
-  start: number;
-  count: number;
-  filled: number;
-  data: Float32Array;
-  owner: ImageTask;
-}
-
-interface ImageTask {
-  member: Member;
-  /** Pendings of this image not yet complete. */
-  open: number;
-}
-
 interface Slot {
-  pending: Pending;
+  run: ViewRun;
   index: number;
 }
 
 export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Promise<ExtractSummary> {
   const t0 = performance.now();
   const { engine, preset, cache, norm } = o;
-  const size = preset.inputSize;
-  const viewFloats = size * size * 3;
   const dim = engine.dim;
-  const batchSize = Math.max(1, Math.floor(o.batch));
-  const stop = o.shouldStop ?? (() => false);
-
-  const imagesTotal = jobs.reduce((s, j) => s + j.items.length, 0);
-  const summary: ExtractSummary = {
-    images: imagesTotal, otherShard: 0, views: 0, extracted: 0, alreadyCached: 0, failed: [],
-    duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
-  };
-  let imagesDone = 0;
-
-  // Which (hash, kind) views are already claimed by this run, so identical files are extracted once.
-  const claimedAug = new Map<string, number>();
-  const claimedClean = new Set<string>();
-  const seen = new Set<string>();
-
-  // --- the batch buffers: one being filled, the others with the engine ----------------------------
-  const free = Array.from({ length: engine.parallel + 1 }, () => engine.allocInput(batchSize * viewFloats));
-  let buf = free.pop()!;
-  let slots: Slot[] = [];
-  const running = new Set<Promise<void>>();
-  let failure: unknown;
-  const commitViews = Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS));
-  const doneFeatures: Pending[] = [];
-  let doneViews = 0;
-  const doneMembers: Member[] = [];
-  const failures: Failure[] = [];
-  const resolved: string[] = [];
-
-  // Batches finish in any order; their commits still go one after the other.
-  let commits: Promise<void> = Promise.resolve();
-  const commitDone = () => {
-    commits = commits.then(async () => {
-      if (doneFeatures.length === 0 && doneMembers.length === 0 && failures.length === 0 && resolved.length === 0) return;
-      doneViews = 0;
-      const features = doneFeatures.splice(0).map((p) => ({ hash: p.hash, kind: p.kind, start: p.start, data: p.data }));
-      await cache.commit({ features, members: doneMembers.splice(0), failures: failures.splice(0), resolved: resolved.splice(0) });
-    });
-    return commits;
-  };
-
-  const finishTask = (task: ImageTask) => {
-    doneMembers.push(task.member);
-    resolved.push(task.member.path);
-    imagesDone++;
-  };
-
-  const runBatch = async (input: Float32Array, batchSlots: Slot[]) => {
-    const n = batchSlots.length;
-    const feats = await engine.embed(n === batchSize ? input : input.subarray(0, n * viewFloats), n, size, size);
-    for (let i = 0; i < n; i++) {
-      const { pending, index } = batchSlots[i]!;
-      pending.data.set(feats.subarray(i * dim, (i + 1) * dim), index * dim);
-      if (++pending.filled === pending.count) {
-        doneFeatures.push(pending);
-        doneViews += pending.count;
-        if (--pending.owner.open === 0) finishTask(pending.owner);
-      }
-    }
-    summary.extracted += n;
-    if (doneViews >= commitViews) await commitDone();
-  };
-
-  /** Hands the filled buffer to the engine and returns once another buffer is free to fill. */
-  const flush = async () => {
-    if (slots.length > 0) {
-      const input = buf;
-      const batchSlots = slots;
-      slots = [];
-      const p: Promise<void> = runBatch(input, batchSlots)
-        .catch((e) => { failure ??= e; })
-        .finally(() => { running.delete(p); free.push(input); });
-      running.add(p);
-      while (free.length === 0) await Promise.race(running);
-      buf = free.pop()!;
-    }
-    if (failure) throw failure;
-  };
-
-  /** Renders one view into the current buffer; flushes when it is full. */
-  const addView = async (render: (out: Float32Array, offset: number) => void, slot: Slot) => {
-    render(buf, slots.length * viewFloats);
-    slots.push(slot);
-    if (slots.length === batchSize) await flush();
-  };
-
-  const report = () => o.onProgress?.({
-    imagesDone, imagesTotal, viewsExtracted: summary.extracted, viewsCached: summary.alreadyCached,
-    failed: summary.failed.length, seconds: (performance.now() - t0) / 1000,
+  const aborted = () => o.abort?.aborted ?? false;
+  const commits = new CommitBuffer(cache, dim, Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS)));
+  let computed = 0;
+  const queue = new BatchQueue<Slot>(engine, Math.max(1, Math.floor(o.batch)), preset.inputSize, (features, slots) => {
+    slots.forEach((s, i) => commits.viewDone(s.run, s.index, features.subarray(i * dim, (i + 1) * dim)));
+    computed += slots.length;
+    // After a failed write (a full disk) nothing more is tried: the error says what is safe.
+    if (!aborted() && !queue.failed) commits.commitIfDue();
   });
+  const halted = () => aborted() || queue.failed || (o.shouldStop?.() ?? false);
+  const claims = new Claims(cache);
+  const render = new SerialChain();
+  const seen = new Set<string>();
+  /** Per image content decoded in this run: why it failed (after the file name), or undefined. */
+  const decodeFailures = new Map<string, Promise<string | undefined>>();
+  const summary: ExtractSummary = {
+    images: jobs.reduce((s, j) => s + j.items.length, 0), otherShard: 0, views: 0, extracted: 0, alreadyCached: 0,
+    failed: [], duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
+  };
+  const progress = new Progress(jobs, t0);
 
   const recordFailure = (split: string, path: string, e: unknown) => {
-    const reason = errorMessage(e).split('\n')[0]!;
-    failures.push({ path, split, reason, at: new Date().toISOString() });
+    const reason = failureReason(path, e);
+    commits.addFailure({ path, split, reason, at: new Date().toISOString() });
     summary.failed.push({ path, split, reason });
     o.onFailure?.({ path, split, reason });
-    imagesDone++;
   };
 
-  // Views are rendered serially (one JS thread); decoding runs ahead on sharp's thread pool.
-  let renderChain: Promise<void> = Promise.resolve();
-  const serially = (fn: () => Promise<void>) => {
-    const p = renderChain.then(fn);
-    renderChain = p.catch(() => {});
-    return p;
-  };
-
+  /** One image: read, hash, claim its missing views, decode, render them into the queue. */
   const processItem = async (job: SplitJob, item: DatasetItem) => {
-    if (stop() || failure) return;
+    if (halted()) return;
+    const want = { views: job.views, clean: job.clean };
     const wantViews = job.views + (job.clean ? 1 : 0);
     summary.views += wantViews;
     let bytes: Buffer;
@@ -222,7 +136,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
       bytes = readImageFile(item.path);
     } catch (e) {
       recordFailure(job.split, item.path, e);
-      return;
+      return progress.imageDone(wantViews);
     }
     const hash = hashBytes(bytes);
     if (seen.has(hash)) summary.duplicates++;
@@ -230,82 +144,151 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     if (o.inShard && !o.inShard(hash)) {
       summary.otherShard++;
       summary.views -= wantViews;
-      imagesDone++;
-      return;
+      return progress.imageDone(wantViews);
     }
-    const member: Member = { hash, path: item.path, label: item.label, split: job.split };
-    // Claim the views this image still needs, past what the cache and this run already have.
-    const have = Math.max(cache.augViews(hash), claimedAug.get(hash) ?? 0);
-    const augFrom = have, augTo = Math.max(have, job.views);
-    if (augTo > augFrom) claimedAug.set(hash, augTo);
-    const needClean = job.clean && !cache.hasClean(hash) && !claimedClean.has(hash);
-    if (needClean) claimedClean.add(hash);
-    const newViews = (augTo - augFrom) + (needClean ? 1 : 0);
-    summary.alreadyCached += Math.max(0, wantViews - newViews);
-    if (newViews === 0) {
-      doneMembers.push(member);
-      resolved.push(item.path);
-      imagesDone++;
-      return;
-    }
-
-    let decoded: RgbImage;
-    try {
-      decoded = await decodeImage(bytes, { maxPixels: o.maxPixels, name: item.path });
-    } catch (e) {
-      // Give the claims back so that a duplicate path of the same bytes does not wait on nothing.
-      if (augTo > augFrom) claimedAug.set(hash, augFrom);
-      if (needClean) claimedClean.delete(hash);
-      recordFailure(job.split, item.path, e);
-      return;
-    }
-
-    const task: ImageTask = { member, open: 0 };
-    const mk = (kind: 'aug' | 'clean', start: number, count: number): Pending => {
-      const p: Pending = { hash, kind, start, count, filled: 0, data: new Float32Array(count * dim), owner: task };
-      task.open++;
-      return p;
-    };
-    const augP = augTo > augFrom ? mk('aug', augFrom, augTo - augFrom) : undefined;
-    const cleanP = needClean ? mk('clean', 0, 1) : undefined;
-
-    await serially(async () => {
-      if (cleanP) {
-        const ev = preset.evalImage(decoded);
-        if (stop()) return;
-        await addView((out, off) => preset.renderEval(ev, norm, out, off), { pending: cleanP, index: 0 });
+    const member = { hash, path: item.path, label: item.label, split: job.split };
+    const missing = claims.claim(hash, want);
+    if (missing.count === 0) {
+      // An identical file earlier in this run may still be decoding: this copy shares its fate.
+      const why = await decodeFailures.get(hash);
+      if (why !== undefined) {
+        recordFailure(job.split, item.path, new Error(item.path + why));
+        return progress.imageDone(wantViews);
       }
-      if (augP) {
+      summary.alreadyCached += wantViews;
+      progress.cached += wantViews;
+      commits.addMember(member);
+      return progress.imageDone();
+    }
+    summary.alreadyCached += wantViews - missing.count;
+    progress.cached += wantViews - missing.count;
+    const decoding = decodeImage(bytes, { maxPixels: o.maxPixels, name: item.path });
+    decodeFailures.set(hash, decoding.then(() => undefined, (e: unknown) => failureReason(item.path, e).slice(item.path.length)));
+    let decoded;
+    try {
+      decoded = await decoding;
+    } catch (e) {
+      claims.release(hash, missing);
+      recordFailure(job.split, item.path, e);
+      return progress.imageDone(missing.count);
+    }
+    const [first, second] = commits.openImage(member, [
+      ...(missing.clean ? [{ kind: 'clean' as const, start: 0, count: 1 }] : []),
+      ...(missing.augTo > missing.augFrom ? [{ kind: 'aug' as const, start: missing.augFrom, count: missing.augTo - missing.augFrom }] : []),
+    ]);
+    const cleanRun = missing.clean ? first : undefined;
+    const augRun = missing.clean ? second : first;
+    await render.then(async () => {
+      progress.started();
+      if (cleanRun && !halted()) {
+        const ev = preset.evalImage(decoded);
+        await queue.add((out, off) => preset.renderEval(ev, norm, out, off), { run: cleanRun, index: 0 });
+      }
+      if (augRun) {
         const prepared = preset.prepareTrain(decoded);
-        for (let v = augFrom; v < augTo; v++) {
-          if (stop() || failure) return;
+        for (let v = augRun.start; v < augRun.start + augRun.count && !halted(); v++) {
           const params = preset.viewParams(o.seed, hash, v);
-          await addView((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { pending: augP, index: v - augFrom });
+          await queue.add((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { run: augRun, index: v - augRun.start });
         }
       }
     });
-    report();
+    progress.imageDone();
   };
 
+  const report = () => o.onProgress?.(progress.snapshot(computed, summary.failed.length));
   const timer = o.onProgress ? setInterval(report, 1000) : undefined;
+  let error: unknown;
   try {
     for (const job of jobs) {
-      const limit = pLimit(o.concurrency ?? defaultConcurrency(batchSize, job.views + (job.clean ? 1 : 0)));
-      await Promise.all(job.items.map((item) => limit(() => processItem(job, item))));
+      const limit = pLimit(o.concurrency ?? defaultConcurrency(queue.batch, job.views + (job.clean ? 1 : 0)));
+      // Every image settles before the next step (none is left running), then the first error counts.
+      const results = await Promise.allSettled(job.items.map((item) => limit(() => processItem(job, item).finally(report))));
+      const rejected = results.find((r) => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
     }
-    await serially(async () => {});
-    await flush();
-    await Promise.all(running);
-    if (failure) throw failure;
-    await commitDone();
+    await render.idle();
+    if (!aborted()) {
+      await queue.drain();
+      if (!aborted()) commits.commit();
+    }
+  } catch (e) {
+    error = e;
   } finally {
     if (timer) clearInterval(timer);
+    await queue.settle();
   }
-  summary.interrupted = stop();
+  if (error) throw outOfSpace(error, cache, commits.committedViews);
+  summary.extracted = commits.committedViews;
+  summary.interrupted = aborted() || (o.shouldStop?.() ?? false);
   summary.seconds = (performance.now() - t0) / 1000;
   summary.viewsPerSecond = summary.extracted / Math.max(1e-9, summary.seconds);
   report();
   return summary;
+}
+
+/** A full disk (or a file-size limit) mid-run, said the way a user acts on it: how much is safe, what to do. */
+function outOfSpace(e: unknown, cache: FeatureCache, committed: number): unknown {
+  if (!(e instanceof CacheWriteError) || !e.outOfSpace) return e;
+  return new UserError(`${e.outOfSpace.words} writing ${cache.shown}; ${committed} views committed, ${e.outOfSpace.remedy} and rerun to resume`);
+}
+
+/**
+ * Why a file failed, in one line that starts with its name: the error's first line after the name,
+ * which may itself hold a newline (the message's first line would cut it there and lose the reason).
+ */
+export function failureReason(path: string, e: unknown): string {
+  const msg = errorMessage(e);
+  return msg.startsWith(path) ? path + msg.slice(path.length).split('\n')[0]! : `${path}: ${msg.split('\n')[0]!}`;
+}
+
+/** Views are rendered one image at a time (one JS thread); decoding runs ahead on sharp's threads. */
+class SerialChain {
+  private tail: Promise<void> = Promise.resolve();
+
+  then(fn: () => Promise<void>): Promise<void> {
+    const p = this.tail.then(fn);
+    this.tail = p.catch(() => {});
+    return p;
+  }
+
+  idle(): Promise<void> {
+    return this.then(async () => {});
+  }
+}
+
+/** Counts for the progress line; the ETA counts views still to extract, not images. */
+class Progress {
+  imagesDone = 0;
+  cached = 0;
+  private skipped = 0;
+  private readonly imagesTotal: number;
+  private readonly viewsWanted: number;
+  private firstView: number | undefined;
+
+  constructor(jobs: SplitJob[], private readonly t0: number) {
+    this.imagesTotal = jobs.reduce((s, j) => s + j.items.length, 0);
+    this.viewsWanted = jobs.reduce((s, j) => s + j.items.length * (j.views + (j.clean ? 1 : 0)), 0);
+  }
+
+  /** The first view goes to the engine. */
+  started(): void {
+    this.firstView ??= performance.now();
+  }
+
+  /** An image is through: `notToDo` of its wanted views will not be extracted (unreadable, other shard). */
+  imageDone(notToDo = 0): void {
+    this.imagesDone++;
+    this.skipped += notToDo;
+  }
+
+  snapshot(viewsExtracted: number, failed: number): ExtractProgress {
+    const now = performance.now();
+    return {
+      imagesDone: this.imagesDone, imagesTotal: this.imagesTotal, viewsExtracted, viewsCached: this.cached,
+      viewsLeft: Math.max(0, this.viewsWanted - this.cached - this.skipped - viewsExtracted), failed,
+      seconds: (now - this.t0) / 1000, extractSeconds: this.firstView === undefined ? 0 : (now - this.firstView) / 1000,
+    };
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
-// Progress on stderr: a redrawn bar when stderr is a terminal, a plain line every 10 s otherwise
-// (logs of batch jobs stay readable).
+// What extract's progress line says: images, views extracted and cached, the rate, and an ETA from the
+// views still to extract (a rerun whose first half is cached is not half done). Printed by src/progress.ts.
+import { progressPrinter, type ProgressOptions } from '../progress.js';
 import type { ExtractProgress } from './pipeline.js';
 
 export interface ProgressReporter {
@@ -7,42 +8,32 @@ export interface ProgressReporter {
   done(): void;
 }
 
-function fmtTime(s: number): string {
+export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
   return m > 0 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
 }
 
-export function progressReporter(label: string, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
-  const tty = Boolean(stream.isTTY);
-  let lastLine = 0;
-  let drawn = false;
-  let last: ExtractProgress | undefined;
-  const line = (p: ExtractProgress) => {
-    const frac = p.imagesTotal ? p.imagesDone / p.imagesTotal : 1;
-    const rate = p.viewsExtracted / Math.max(1e-9, p.seconds);
-    const eta = frac > 0 ? p.seconds * (1 - frac) / frac : NaN;
-    return `${label} ${p.imagesDone}/${p.imagesTotal} images, ${p.viewsExtracted} views extracted` +
-      `${p.viewsCached ? `, ${p.viewsCached} cached` : ''}${p.failed ? `, ${p.failed} failed` : ''}, ` +
-      `${rate.toFixed(1)} views/s, ETA ${fmtTime(eta)}`;
-  };
+/** Views per second of extraction, and the seconds the views still to extract will take at that rate. */
+export function extractEta(p: ExtractProgress): { rate: number; eta: number } {
+  const rate = p.extractSeconds > 0 ? p.viewsExtracted / p.extractSeconds : 0;
+  return { rate, eta: p.viewsLeft === 0 ? 0 : rate > 0 ? p.viewsLeft / rate : NaN };
+}
+
+export function progressLine(label: string, p: ExtractProgress): string {
+  const { rate, eta } = extractEta(p);
+  return `${label} ${p.imagesDone}/${p.imagesTotal} images, ${p.viewsExtracted} views extracted` +
+    `${p.viewsCached ? `, ${p.viewsCached} cached` : ''}${p.failed ? `, ${p.failed} failed` : ''}, ` +
+    `${rate.toFixed(1)} views/s, ETA ${fmtTime(eta)}`;
+}
+
+export function progressReporter(label: string, opts: ProgressOptions = {}): ProgressReporter {
+  const printer = progressPrinter({ bar: true, ...opts });
   return {
     update(p) {
-      last = p;
-      if (tty) {
-        const width = 24;
-        const frac = p.imagesTotal ? p.imagesDone / p.imagesTotal : 1;
-        const fill = Math.round(frac * width);
-        stream.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${line(p)}\x1b[K`);
-        drawn = true;
-      } else if (p.seconds - lastLine >= 10) {
-        lastLine = p.seconds;
-        stream.write(line(p) + '\n');
-      }
+      const done = p.viewsExtracted + p.viewsCached;
+      printer.update(progressLine(label, p), done + p.viewsLeft > 0 ? done / (done + p.viewsLeft) : 1);
     },
-    done() {
-      if (tty && drawn) stream.write('\n');
-      else if (!tty && last && last.seconds >= 10) stream.write(line(last) + '\n');
-    },
+    done: () => printer.done(),
   };
 }

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { FeatureCache, LOCK_FILE, type FeatureRecord } from '../../src/cache/store.js';
 import type { Fingerprint, Member } from '../../src/cache/types.js';
-import { childScript, distModule, startChild } from '../helpers/child.js';
+import { canMount, childScript, distModule, startChild } from '../helpers/child.js';
 
 const DIM = 8;
 const FP: Fingerprint = { arch: 'resnet18', weightsSha256: 'ab'.repeat(32), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: DIM };
@@ -482,25 +482,6 @@ describe('processes', () => {
     }
   });
 });
-
-// ---------------------------------------------------------------------------------------------------
-
-let mountable: boolean | undefined;
-/** Whether this process may mount (root with CAP_SYS_ADMIN, as in a privileged container). */
-function canMount(): boolean {
-  if (mountable !== undefined) return mountable;
-  if (process.getuid?.() !== 0) return (mountable = false);
-  const probe = mkdtempSync(join(tmpdir(), 'vp-mnt-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    mountable = true;
-  } catch {
-    mountable = false;
-  }
-  rmSync(probe, { recursive: true, force: true });
-  return mountable;
-}
 
 describe('read-only cache folder', () => {
   it('a writer gets a clear error, a reader still reads', async (ctx) => {
