@@ -92,9 +92,10 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     }
     return summary.failed.length > 0 ? EXIT.someFailed : 0;
   } finally {
-    interrupts.remove();
     await cache?.close();
     await bb.engine.dispose();
+    // Last: a Ctrl-C while closing must not kill the process by signal halfway through.
+    interrupts.remove();
   }
 }
 

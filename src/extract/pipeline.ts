@@ -11,7 +11,7 @@ import pLimit from 'p-limit';
 import type { Engine } from '../backbone/engine.js';
 import type { NormLut } from '../image/normalize.js';
 import type { Preset } from '../image/presets.js';
-import { decodeImage, readImageFile } from '../image/decode.js';
+import { decodeImage, readImageFile, type RgbImage } from '../image/decode.js';
 import { CacheWriteError, type FeatureCache } from '../cache/store.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { hashBytes } from '../data/hash.js';
@@ -19,6 +19,9 @@ import { UserError, errorMessage } from '../errors.js';
 import { BatchQueue } from './batch-queue.js';
 import { CommitBuffer, type ViewRun } from './commit-buffer.js';
 import { Claims } from './missing.js';
+import { ProgressCounts, type ExtractProgress } from './progress.js';
+
+export type { ExtractProgress };
 
 export interface SplitJob {
   split: string;
@@ -58,20 +61,6 @@ export interface ExtractOptions {
   onFailure?: (f: { path: string; split: string; reason: string }) => void;
 }
 
-export interface ExtractProgress {
-  imagesDone: number;
-  imagesTotal: number;
-  /** Views the engine computed so far. */
-  viewsExtracted: number;
-  viewsCached: number;
-  /** Views still to extract: those of images not looked at yet all count. */
-  viewsLeft: number;
-  failed: number;
-  seconds: number;
-  /** Seconds since the first view went to the engine (the time behind viewsExtracted). */
-  extractSeconds: number;
-}
-
 export interface ExtractSummary {
   images: number;
   /** Images outside this shard (not processed). */
@@ -94,136 +83,163 @@ interface Slot {
 }
 
 export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Promise<ExtractSummary> {
-  const t0 = performance.now();
-  const { engine, preset, cache, norm } = o;
-  const dim = engine.dim;
-  const aborted = () => o.abort?.aborted ?? false;
-  const commits = new CommitBuffer(cache, dim, Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS)));
-  let computed = 0;
-  const queue = new BatchQueue<Slot>(engine, Math.max(1, Math.floor(o.batch)), preset.inputSize, (features, slots) => {
-    slots.forEach((s, i) => commits.viewDone(s.run, s.index, features.subarray(i * dim, (i + 1) * dim)));
-    computed += slots.length;
-    // After a failed write (a full disk) nothing more is tried: the error says what is safe.
-    if (!aborted() && !queue.failed) commits.commitIfDue();
-  });
-  const halted = () => aborted() || queue.failed || (o.shouldStop?.() ?? false);
-  const claims = new Claims(cache);
-  const render = new SerialChain();
-  const seen = new Set<string>();
-  /** Per image content decoded in this run: why it failed (after the file name), or undefined. */
-  const decodeFailures = new Map<string, Promise<string | undefined>>();
-  const summary: ExtractSummary = {
-    images: jobs.reduce((s, j) => s + j.items.length, 0), otherShard: 0, views: 0, extracted: 0, alreadyCached: 0,
-    failed: [], duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
-  };
-  const progress = new Progress(jobs, t0);
+  return new Extraction(jobs, o).run();
+}
 
-  const recordFailure = (split: string, path: string, e: unknown) => {
-    const reason = failureReason(path, e);
-    commits.addFailure({ path, split, reason, at: new Date().toISOString() });
-    summary.failed.push({ path, split, reason });
-    o.onFailure?.({ path, split, reason });
-  };
+/** One extract: the parts (queue, commit buffer, claims, counts) and the steps that use them. */
+class Extraction {
+  private readonly t0 = performance.now();
+  private readonly dim: number;
+  private readonly commits: CommitBuffer;
+  private readonly queue: BatchQueue<Slot>;
+  private readonly claims: Claims;
+  /** Views are rendered one image at a time (one JS thread); decoding runs ahead on sharp's threads. */
+  private readonly render = new SerialChain();
+  private readonly seen = new Set<string>();
+  /** Per image content decoded in this run: why it failed (after the file name), or undefined. */
+  private readonly decodeFailures = new Map<string, Promise<string | undefined>>();
+  private readonly summary: ExtractSummary;
+  private readonly counts: ProgressCounts;
+
+  constructor(private readonly jobs: SplitJob[], private readonly o: ExtractOptions) {
+    this.dim = o.engine.dim;
+    this.commits = new CommitBuffer(o.cache, this.dim, Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS)));
+    this.queue = new BatchQueue<Slot>(o.engine, Math.max(1, Math.floor(o.batch)), o.preset.inputSize, (f, slots) => this.batchDone(f, slots));
+    this.claims = new Claims(o.cache);
+    this.summary = {
+      images: jobs.reduce((s, j) => s + j.items.length, 0), otherShard: 0, views: 0, extracted: 0, alreadyCached: 0,
+      failed: [], duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
+    };
+    const viewsWanted = jobs.reduce((s, j) => s + j.items.length * (j.views + (j.clean ? 1 : 0)), 0);
+    this.counts = new ProgressCounts(this.summary.images, viewsWanted, this.t0);
+  }
+
+  async run(): Promise<ExtractSummary> {
+    const report = () => this.o.onProgress?.(this.counts.snapshot(this.summary.alreadyCached, this.summary.failed.length));
+    const timer = this.o.onProgress ? setInterval(report, 1000) : undefined;
+    let error: unknown;
+    try {
+      for (const job of this.jobs) {
+        const limit = pLimit(this.o.concurrency ?? defaultConcurrency(this.queue.batch, job.views + (job.clean ? 1 : 0)));
+        // Every image settles before the next step (none is left running), then the first error counts.
+        const results = await Promise.allSettled(job.items.map((item) => limit(() => this.image(job, item).finally(report))));
+        const rejected = results.find((r) => r.status === 'rejected');
+        if (rejected) throw rejected.reason;
+      }
+      await this.render.idle();
+      if (!this.aborted()) {
+        await this.queue.drain();
+        if (!this.aborted()) this.commits.commit();
+      }
+    } catch (e) {
+      error = e;
+    } finally {
+      if (timer) clearInterval(timer);
+      await this.queue.settle();
+    }
+    if (error) throw outOfSpace(error, this.o.cache, this.commits.committedViews);
+    const s = this.summary;
+    s.extracted = this.commits.committedViews;
+    s.interrupted = this.aborted() || (this.o.shouldStop?.() ?? false);
+    s.seconds = (performance.now() - this.t0) / 1000;
+    s.viewsPerSecond = s.extracted / Math.max(1e-9, s.seconds);
+    report();
+    return s;
+  }
+
+  private aborted(): boolean {
+    return this.o.abort?.aborted ?? false;
+  }
+
+  private halted(): boolean {
+    return this.aborted() || this.queue.failed || (this.o.shouldStop?.() ?? false);
+  }
+
+  private batchDone(features: Float32Array, slots: Slot[]): void {
+    slots.forEach((s, i) => this.commits.viewDone(s.run, s.index, features.subarray(i * this.dim, (i + 1) * this.dim)));
+    this.counts.extracted += slots.length;
+    // After a failed write (a full disk) nothing more is tried: the error says what is safe.
+    if (!this.aborted() && !this.queue.failed) this.commits.commitIfDue();
+  }
 
   /** One image: read, hash, claim its missing views, decode, render them into the queue. */
-  const processItem = async (job: SplitJob, item: DatasetItem) => {
-    if (halted()) return;
-    const want = { views: job.views, clean: job.clean };
+  private async image(job: SplitJob, item: DatasetItem): Promise<void> {
+    if (this.halted()) return;
+    const { summary, counts } = this;
     const wantViews = job.views + (job.clean ? 1 : 0);
     summary.views += wantViews;
     let bytes: Buffer;
     try {
       bytes = readImageFile(item.path);
     } catch (e) {
-      recordFailure(job.split, item.path, e);
-      return progress.imageDone(wantViews);
+      this.recordFailure(job.split, item.path, e);
+      return counts.imageDone(wantViews);
     }
     const hash = hashBytes(bytes);
-    if (seen.has(hash)) summary.duplicates++;
-    seen.add(hash);
-    if (o.inShard && !o.inShard(hash)) {
+    if (this.seen.has(hash)) summary.duplicates++;
+    this.seen.add(hash);
+    if (this.o.inShard && !this.o.inShard(hash)) {
       summary.otherShard++;
       summary.views -= wantViews;
-      return progress.imageDone(wantViews);
+      return counts.imageDone(wantViews);
     }
     const member = { hash, path: item.path, label: item.label, split: job.split };
-    const missing = claims.claim(hash, want);
+    const missing = this.claims.claim(hash, { views: job.views, clean: job.clean });
     if (missing.count === 0) {
       // An identical file earlier in this run may still be decoding: this copy shares its fate.
-      const why = await decodeFailures.get(hash);
+      const why = await this.decodeFailures.get(hash);
       if (why !== undefined) {
-        recordFailure(job.split, item.path, new Error(item.path + why));
-        return progress.imageDone(wantViews);
+        this.recordFailure(job.split, item.path, new Error(item.path + why));
+        return counts.imageDone(wantViews);
       }
       summary.alreadyCached += wantViews;
-      progress.cached += wantViews;
-      commits.addMember(member);
-      return progress.imageDone();
+      this.commits.addMember(member);
+      return counts.imageDone();
     }
     summary.alreadyCached += wantViews - missing.count;
-    progress.cached += wantViews - missing.count;
-    const decoding = decodeImage(bytes, { maxPixels: o.maxPixels, name: item.path });
-    decodeFailures.set(hash, decoding.then(() => undefined, (e: unknown) => failureReason(item.path, e).slice(item.path.length)));
-    let decoded;
+    const decoding = decodeImage(bytes, { maxPixels: this.o.maxPixels, name: item.path });
+    this.decodeFailures.set(hash, decoding.then(() => undefined, (e: unknown) => failureReason(item.path, e).slice(item.path.length)));
+    let decoded: RgbImage;
     try {
       decoded = await decoding;
     } catch (e) {
-      claims.release(hash, missing);
-      recordFailure(job.split, item.path, e);
-      return progress.imageDone(missing.count);
+      this.claims.release(hash, missing);
+      this.recordFailure(job.split, item.path, e);
+      return counts.imageDone(missing.count);
     }
-    const [first, second] = commits.openImage(member, [
+    const runs = this.commits.openImage(member, [
       ...(missing.clean ? [{ kind: 'clean' as const, start: 0, count: 1 }] : []),
       ...(missing.augTo > missing.augFrom ? [{ kind: 'aug' as const, start: missing.augFrom, count: missing.augTo - missing.augFrom }] : []),
     ]);
-    const cleanRun = missing.clean ? first : undefined;
-    const augRun = missing.clean ? second : first;
-    await render.then(async () => {
-      progress.started();
-      if (cleanRun && !halted()) {
-        const ev = preset.evalImage(decoded);
-        await queue.add((out, off) => preset.renderEval(ev, norm, out, off), { run: cleanRun, index: 0 });
-      }
-      if (augRun) {
-        const prepared = preset.prepareTrain(decoded);
-        for (let v = augRun.start; v < augRun.start + augRun.count && !halted(); v++) {
-          const params = preset.viewParams(o.seed, hash, v);
-          await queue.add((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { run: augRun, index: v - augRun.start });
-        }
-      }
-    });
-    progress.imageDone();
-  };
-
-  const report = () => o.onProgress?.(progress.snapshot(computed, summary.failed.length));
-  const timer = o.onProgress ? setInterval(report, 1000) : undefined;
-  let error: unknown;
-  try {
-    for (const job of jobs) {
-      const limit = pLimit(o.concurrency ?? defaultConcurrency(queue.batch, job.views + (job.clean ? 1 : 0)));
-      // Every image settles before the next step (none is left running), then the first error counts.
-      const results = await Promise.allSettled(job.items.map((item) => limit(() => processItem(job, item).finally(report))));
-      const rejected = results.find((r) => r.status === 'rejected');
-      if (rejected) throw rejected.reason;
-    }
-    await render.idle();
-    if (!aborted()) {
-      await queue.drain();
-      if (!aborted()) commits.commit();
-    }
-  } catch (e) {
-    error = e;
-  } finally {
-    if (timer) clearInterval(timer);
-    await queue.settle();
+    await this.render.then(() => this.renderViews(decoded, runs));
+    counts.imageDone();
   }
-  if (error) throw outOfSpace(error, cache, commits.committedViews);
-  summary.extracted = commits.committedViews;
-  summary.interrupted = aborted() || (o.shouldStop?.() ?? false);
-  summary.seconds = (performance.now() - t0) / 1000;
-  summary.viewsPerSecond = summary.extracted / Math.max(1e-9, summary.seconds);
-  report();
-  return summary;
+
+  /** Renders the views of one image's runs into the queue, in order, until told to stop. */
+  private async renderViews(decoded: RgbImage, runs: ViewRun[]): Promise<void> {
+    const { preset, norm, seed } = this.o;
+    this.counts.started();
+    for (const run of runs) {
+      if (run.kind === 'clean') {
+        if (this.halted()) return;
+        const ev = preset.evalImage(decoded);
+        await this.queue.add((out, off) => preset.renderEval(ev, norm, out, off), { run, index: 0 });
+        continue;
+      }
+      const prepared = preset.prepareTrain(decoded);
+      for (let v = run.start; v < run.start + run.count && !this.halted(); v++) {
+        const params = preset.viewParams(seed, run.hash, v);
+        await this.queue.add((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { run, index: v - run.start });
+      }
+    }
+  }
+
+  private recordFailure(split: string, path: string, e: unknown): void {
+    const reason = failureReason(path, e);
+    this.commits.addFailure({ path, split, reason, at: new Date().toISOString() });
+    this.summary.failed.push({ path, split, reason });
+    this.o.onFailure?.({ path, split, reason });
+  }
 }
 
 /** A full disk (or a file-size limit) mid-run, said the way a user acts on it: how much is safe, what to do. */
@@ -241,7 +257,7 @@ export function failureReason(path: string, e: unknown): string {
   return msg.startsWith(path) ? path + msg.slice(path.length).split('\n')[0]! : `${path}: ${msg.split('\n')[0]!}`;
 }
 
-/** Views are rendered one image at a time (one JS thread); decoding runs ahead on sharp's threads. */
+/** Runs async steps one after the other, in the order they were asked for. */
 class SerialChain {
   private tail: Promise<void> = Promise.resolve();
 
@@ -253,41 +269,6 @@ class SerialChain {
 
   idle(): Promise<void> {
     return this.then(async () => {});
-  }
-}
-
-/** Counts for the progress line; the ETA counts views still to extract, not images. */
-class Progress {
-  imagesDone = 0;
-  cached = 0;
-  private skipped = 0;
-  private readonly imagesTotal: number;
-  private readonly viewsWanted: number;
-  private firstView: number | undefined;
-
-  constructor(jobs: SplitJob[], private readonly t0: number) {
-    this.imagesTotal = jobs.reduce((s, j) => s + j.items.length, 0);
-    this.viewsWanted = jobs.reduce((s, j) => s + j.items.length * (j.views + (j.clean ? 1 : 0)), 0);
-  }
-
-  /** The first view goes to the engine. */
-  started(): void {
-    this.firstView ??= performance.now();
-  }
-
-  /** An image is through: `notToDo` of its wanted views will not be extracted (unreadable, other shard). */
-  imageDone(notToDo = 0): void {
-    this.imagesDone++;
-    this.skipped += notToDo;
-  }
-
-  snapshot(viewsExtracted: number, failed: number): ExtractProgress {
-    const now = performance.now();
-    return {
-      imagesDone: this.imagesDone, imagesTotal: this.imagesTotal, viewsExtracted, viewsCached: this.cached,
-      viewsLeft: Math.max(0, this.viewsWanted - this.cached - this.skipped - viewsExtracted), failed,
-      seconds: (now - this.t0) / 1000, extractSeconds: this.firstView === undefined ? 0 : (now - this.firstView) / 1000,
-    };
   }
 }
 

@@ -1,7 +1,20 @@
 // What extract's progress line says: images, views extracted and cached, the rate, and an ETA from the
 // views still to extract (a rerun whose first half is cached is not half done). Printed by src/progress.ts.
 import { progressPrinter, type ProgressOptions } from '../progress.js';
-import type { ExtractProgress } from './pipeline.js';
+
+export interface ExtractProgress {
+  imagesDone: number;
+  imagesTotal: number;
+  /** Views the engine computed so far. */
+  viewsExtracted: number;
+  viewsCached: number;
+  /** Views still to extract: those of images not looked at yet all count. */
+  viewsLeft: number;
+  failed: number;
+  seconds: number;
+  /** Seconds since the first view went to the engine (the time behind viewsExtracted). */
+  extractSeconds: number;
+}
 
 export interface ProgressReporter {
   update(p: ExtractProgress): void;
@@ -36,4 +49,35 @@ export function progressReporter(label: string, opts: ProgressOptions = {}): Pro
     },
     done: () => printer.done(),
   };
+}
+
+/** The pipeline's counts behind an ExtractProgress. */
+export class ProgressCounts {
+  imagesDone = 0;
+  /** Views the engine computed. */
+  extracted = 0;
+  private skipped = 0;
+  private firstView: number | undefined;
+
+  constructor(private readonly imagesTotal: number, private readonly viewsWanted: number, private readonly t0: number) {}
+
+  /** The first view goes to the engine. */
+  started(): void {
+    this.firstView ??= performance.now();
+  }
+
+  /** An image is through; `notToDo` of its wanted views will not be extracted (unreadable, other shard). */
+  imageDone(notToDo = 0): void {
+    this.imagesDone++;
+    this.skipped += notToDo;
+  }
+
+  snapshot(viewsCached: number, failed: number): ExtractProgress {
+    const now = performance.now();
+    return {
+      imagesDone: this.imagesDone, imagesTotal: this.imagesTotal, viewsExtracted: this.extracted, viewsCached,
+      viewsLeft: Math.max(0, this.viewsWanted - viewsCached - this.skipped - this.extracted), failed,
+      seconds: (now - this.t0) / 1000, extractSeconds: this.firstView === undefined ? 0 : (now - this.firstView) / 1000,
+    };
+  }
 }

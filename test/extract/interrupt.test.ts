@@ -55,8 +55,8 @@ describeShared('extract under real failures', ['data/tiny/train.txt', 'weights/r
     const r = runCli([...args(cache), '--json']);
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as { extracted: number; alreadyCached: number };
-    expect(s.alreadyCached).toBe(committed);
-    expect(s.extracted).toBe(TOTAL - committed);
+    expect(s.alreadyCached, r.stderr).toBe(committed);
+    expect(s.extracted, r.stderr).toBe(TOTAL - committed);
     const got = await stored(cache);
     expect(got.train.paths).toEqual(reference.train.paths);
     expect(got.train.views).toBe(VIEWS);
@@ -114,14 +114,15 @@ describeShared('extract under real failures', ['data/tiny/train.txt', 'weights/r
     const { code, signal } = await child.exited;
     console.log(`extract exited ${((performance.now() - second) / 1000).toFixed(2)} s after the second Ctrl-C`);
     const err = child.stderr();
+    const both = `stderr:\n${err}\nstdout:\n${child.stdout()}`;
     expect(err).not.toContain('terminate called');
-    expect({ code, signal }, err).toEqual({ code: 130, signal: null });
+    expect({ code, signal }, both).toEqual({ code: 130, signal: null });
     expect(err).toContain('second interrupt: stopping now');
     const m = /^interrupted: (\d+) views committed; rerun the same command to resume$/m.exec(err);
-    expect(m, err).not.toBeNull();
+    expect(m, both).not.toBeNull();
     const committed = Number(m![1]);
     // The summary counts what is stored, and the cache opens and reads.
-    expect(JSON.parse(child.stdout()).extracted).toBe(committed);
+    expect(JSON.parse(child.stdout()).extracted, both).toBe(committed);
     expect((await stored(cache)).views).toBe(committed);
     await rerunCompletes(cache, committed);
   });
