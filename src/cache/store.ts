@@ -23,7 +23,6 @@
 //
 // One cache holds one fingerprint: a different backbone, preset or seed is refused rather than kept
 // in a second namespace, so a reader never has to guess which features it is reading.
-import { endianness } from 'node:os';
 import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { UserError } from '../errors.js';
@@ -32,32 +31,15 @@ import { BlobPacker, contiguousViews, groupByBlob, type AugSeg, type FeatureInde
 import { rowKey, splitRange, type RowKey } from './keys.js';
 import { checkCacheFolder, fileSize, lmdbReason, writeFailure } from './lmdb-file.js';
 import { WriterLock, probeWritable } from './lock.js';
-import { CallerError, describeClassDifference, validateBatch, validateClasses, validateFingerprint } from './validate.js';
-import type { CacheInfo, CommitBatch, Failure, FeatureRecord, Fingerprint, Member, SplitCounts, SplitFeatures } from './types.js';
+import { CallerError, checkFormat, describeClassDifference, validateBatch, validateClasses, validateFingerprint } from './validate.js';
+import type { CacheInfo, CacheMeta, CommitBatch, Failure, FeatureRecord, Fingerprint, Member, OpenOptions, SplitCounts, SplitFeatures } from './types.js';
 
-export type { CacheInfo, CommitBatch, FeatureRecord, SplitCounts } from './types.js';
+export type { CacheInfo, CacheMeta, CommitBatch, FeatureRecord, OpenOptions, SplitCounts } from './types.js';
 export { LOCK_FILE, WriterLock } from './lock.js';
 export { CacheWriteError } from './lmdb-file.js';
 
 /** Bumped when the layout above changes; a cache of a newer format is refused. */
 export const CACHE_FORMAT = 1;
-
-export interface CacheMeta {
-  format: number;
-  fingerprint: Fingerprint;
-  fingerprintId: string;
-  classes: string[];
-  createdAt: string;
-  updatedAt: string;
-  nextBlob: number;
-  byteOrder: 'LE';
-}
-
-export interface OpenOptions {
-  readOnly?: boolean;
-  /** Writers: take the writer lock (default: true unless readOnly). */
-  exclusive?: boolean;
-}
 
 type MemberValue = [hash: string, label: number, path: string];
 type FailureValue = [reason: string, at: string, path: string];
@@ -115,7 +97,7 @@ export class FeatureCache {
       }
       const cache = new FeatureCache(abs, shown, env, dbs.meta, dbs.features, dbs.blobs, dbs.members, dbs.failures, readOnly, lock);
       try {
-        cache.checkFormat();
+        checkFormat(cache.meta(), shown, CACHE_FORMAT);
       } catch (e) {
         await cache.close();
         throw e;
@@ -124,20 +106,6 @@ export class FeatureCache {
     } catch (e) {
       lock?.release();
       throw e;
-    }
-  }
-
-  private checkFormat(): void {
-    const meta = this.meta();
-    if (!meta) return;
-    if (typeof meta.format !== 'number' || !Number.isInteger(meta.format)) {
-      throw new UserError(`${this.shown} is not a viewprobe cache (its manifest has no format number)`);
-    }
-    if (meta.format > CACHE_FORMAT) {
-      throw new UserError(`cache ${this.shown} was written by a newer viewprobe (cache format ${meta.format}; this version reads format ${CACHE_FORMAT}): upgrade viewprobe, or use another --cache`);
-    }
-    if (meta.byteOrder !== 'LE' || endianness() !== 'LE') {
-      throw new UserError(`cache ${this.shown}: features are stored little-endian and this machine is ${endianness()}`);
     }
   }
 

@@ -101,3 +101,20 @@ export interface CommitBatch {
   /** Paths whose earlier failure is gone (in every split). */
   resolved?: string[];
 }
+
+export interface CacheMeta {
+  format: number;
+  fingerprint: Fingerprint;
+  fingerprintId: string;
+  classes: string[];
+  createdAt: string;
+  updatedAt: string;
+  nextBlob: number;
+  byteOrder: 'LE';
+}
+
+export interface OpenOptions {
+  readOnly?: boolean;
+  /** Writers: take the writer lock (default: true unless readOnly). */
+  exclusive?: boolean;
+}

@@ -1,7 +1,10 @@
-// What the store checks of its callers before writing: a malformed fingerprint, feature, member or
-// failure is a bug in the caller (CallerError), never a user's mistake; other classes are the user's.
+// What the store checks before reading or writing: a malformed fingerprint, feature, member or failure
+// is a bug in the caller (CallerError), never a user's mistake; a manifest it cannot read, or other
+// classes, are the user's (UserError).
+import { endianness } from 'node:os';
+import { UserError } from '../errors.js';
 import { isSha256Hex } from '../data/hash.js';
-import type { CommitBatch, FeatureRecord, Fingerprint } from './types.js';
+import type { CacheMeta, CommitBatch, FeatureRecord, Fingerprint } from './types.js';
 
 /** A bug in the caller (not the user's doing): thrown as a plain Error, so the CLI calls it internal. */
 export class CallerError extends Error {}
@@ -68,3 +71,16 @@ function preview(names: string[]): string {
   return names.length <= 6 ? names.join(', ') : `${names.slice(0, 5).join(', ')}, ...`;
 }
 
+/** A cache this build can read: a manifest with a format number no newer than `supported`, little-endian. */
+export function checkFormat(meta: CacheMeta | undefined, shown: string, supported: number): void {
+  if (!meta) return;
+  if (typeof meta.format !== 'number' || !Number.isInteger(meta.format)) {
+    throw new UserError(`${shown} is not a viewprobe cache (its manifest has no format number)`);
+  }
+  if (meta.format > supported) {
+    throw new UserError(`cache ${shown} was written by a newer viewprobe (cache format ${meta.format}; this version reads format ${supported}): upgrade viewprobe, or use another --cache`);
+  }
+  if (meta.byteOrder !== 'LE' || endianness() !== 'LE') {
+    throw new UserError(`cache ${shown}: features are stored little-endian and this machine is ${endianness()}`);
+  }
+}
