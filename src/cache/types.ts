@@ -63,14 +63,21 @@ export interface SplitCounts {
   clean: number;
 }
 
-export interface CacheInfo {
-  dir: string;
+/** The manifest (the meta table's one record). */
+export interface CacheMeta {
   format: number;
   fingerprint: Fingerprint;
   fingerprintId: string;
   classes: string[];
   createdAt: string;
   updatedAt: string;
+  nextBlob: number;
+  byteOrder: 'LE';
+}
+
+/** What `cache info` shows: the manifest and counts of what is stored. */
+export interface CacheInfo extends Omit<CacheMeta, 'nextBlob' | 'byteOrder'> {
+  dir: string;
   counts: {
     splits: Record<string, SplitCounts>;
     /** Distinct images (content hashes) with stored features. */
@@ -100,17 +107,6 @@ export interface CommitBatch {
   failures?: Failure[];
   /** Paths whose earlier failure is gone (in every split). */
   resolved?: string[];
-}
-
-export interface CacheMeta {
-  format: number;
-  fingerprint: Fingerprint;
-  fingerprintId: string;
-  classes: string[];
-  createdAt: string;
-  updatedAt: string;
-  nextBlob: number;
-  byteOrder: 'LE';
 }
 
 export interface OpenOptions {
