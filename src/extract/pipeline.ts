@@ -211,7 +211,7 @@ class Extraction {
       ...(missing.clean ? [{ kind: 'clean' as const, start: 0, count: 1 }] : []),
       ...(missing.augTo > missing.augFrom ? [{ kind: 'aug' as const, start: missing.augFrom, count: missing.augTo - missing.augFrom }] : []),
     ]);
-    await this.render.then(() => this.renderViews(decoded, runs));
+    await this.render.run(() => this.renderViews(decoded, runs));
     counts.imageDone();
   }
 
@@ -261,14 +261,14 @@ export function failureReason(path: string, e: unknown): string {
 class SerialChain {
   private tail: Promise<void> = Promise.resolve();
 
-  then(fn: () => Promise<void>): Promise<void> {
+  run(fn: () => Promise<void>): Promise<void> {
     const p = this.tail.then(fn);
     this.tail = p.catch(() => {});
     return p;
   }
 
   idle(): Promise<void> {
-    return this.then(async () => {});
+    return this.run(async () => {});
   }
 }
 
