@@ -104,27 +104,34 @@ describeShared('extract under real failures', ['data/tiny/train.txt', 'weights/r
   });
 
   it('Ctrl-C twice: exit 130 at once, no native abort, every committed transaction intact; the rerun completes', async () => {
-    const cache = join(tmp, 'sigint2');
-    const child = startChild('', [], { shell: `exec "${process.execPath}" "${BIN}" ${args(cache).map((a) => `"${a}"`).join(' ')} --json` });
-    expect(await waitForCommittedViews(cache, child.proc, 120_000)).toBeGreaterThan(0);
-    child.proc.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 20));
-    const second = performance.now();
-    child.proc.kill('SIGINT');
-    const { code, signal } = await child.exited;
-    console.log(`extract exited ${((performance.now() - second) / 1000).toFixed(2)} s after the second Ctrl-C`);
-    const err = child.stderr();
-    const both = `stderr:\n${err}\nstdout:\n${child.stdout()}`;
-    expect(err).not.toContain('terminate called');
-    expect({ code, signal }, both).toEqual({ code: 130, signal: null });
-    expect(err).toContain('second interrupt: stopping now');
-    const m = /^interrupted: (\d+) views committed; rerun the same command to resume$/m.exec(err);
-    expect(m, both).not.toBeNull();
-    const committed = Number(m![1]);
-    // The summary counts what is stored, and the cache opens and reads.
-    expect(JSON.parse(child.stdout()).extracted, both).toBe(committed);
-    expect((await stored(cache)).views).toBe(committed);
-    await rerunCompletes(cache, committed);
+    // A run may finish the work in flight before the second press lands (then there is nothing to
+    // stop); that attempt proves nothing and is made again on a fresh cache.
+    for (let attempt = 0; ; attempt++) {
+      const cache = join(tmp, `sigint2-${attempt}`);
+      const child = startChild('', [], { shell: `exec "${process.execPath}" "${BIN}" ${args(cache).map((a) => `"${a}"`).join(' ')} --json` });
+      expect(await waitForCommittedViews(cache, child.proc, 120_000)).toBeGreaterThan(0);
+      child.proc.kill('SIGINT');
+      // The second press once the first is seen: two signals pending at once merge into one.
+      while (!child.stderr().includes('viewprobe: interrupt:') && child.proc.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+      const second = performance.now();
+      const sent = child.proc.exitCode === null && child.proc.kill('SIGINT');
+      const { code, signal } = await child.exited;
+      const err = child.stderr();
+      const both = `stderr:\n${err}\nstdout:\n${child.stdout()}`;
+      if (!sent && attempt < 3) continue;
+      console.log(`extract exited ${((performance.now() - second) / 1000).toFixed(2)} s after the second Ctrl-C`);
+      expect(err).not.toContain('terminate called');
+      expect({ code, signal }, both).toEqual({ code: 130, signal: null });
+      expect(err).toContain('second interrupt: stopping now');
+      const m = /^interrupted: (\d+) views committed; rerun the same command to resume$/m.exec(err);
+      expect(m, both).not.toBeNull();
+      const committed = Number(m![1]);
+      // The summary counts what is stored, and the cache opens and reads.
+      expect(JSON.parse(child.stdout()).extracted, both).toBe(committed);
+      expect((await stored(cache)).views).toBe(committed);
+      await rerunCompletes(cache, committed);
+      return;
+    }
   });
 
   it('Ctrl-C once: the finished views are committed, the summary counts what is stored; the rerun completes', async () => {
