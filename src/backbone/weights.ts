@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError, errorMessage } from '../errors.js';
 import { log } from '../log.js';
+import { progressPrinter } from '../progress.js';
 import { readSafetensors, type SafetensorsFile } from './safetensors.js';
 
 /** timm's copy of torchvision's ResNet18 IMAGENET1K_V1, with torchvision's tensor names. */
@@ -182,7 +183,7 @@ export async function resolveWeights(opts: ResolveOptions = {}): Promise<Resolve
   if (reused) say(`weights: the cached ${dest} ${reused}; downloading it again`);
 
   say(`weights: downloading the default ${arch} weights (torchvision IMAGENET1K_V1) from ${url}`);
-  const progress = opts.quiet ? undefined : progressPrinter();
+  const progress = opts.quiet ? undefined : downloadProgress();
   let file: SafetensorsFile | undefined;
   try {
     const got = await downloadFile({
@@ -245,28 +246,14 @@ async function checkCached(dest: string, url: string, expected: string | undefin
   return file;
 }
 
-function progressPrinter() {
-  const tty = process.stderr.isTTY;
-  let last = 0;
-  let lastQuarter = -1;
+/** The download's progress: "  12.3 / 45.6 MB (27%)", at each quarter in a log. */
+function downloadProgress() {
+  const printer = progressPrinter({ logQuarters: true });
   const mb = (n: number) => (n / 1e6).toFixed(1);
   return {
     update(received: number, total: number | undefined) {
-      const now = Date.now();
-      if (tty) {
-        if (now - last < 200) return;
-        last = now;
-        process.stderr.write(`\r  ${mb(received)}${total ? ` / ${mb(total)} MB (${Math.floor((100 * received) / total)}%)` : ' MB'}   `);
-      } else if (total) {
-        const q = Math.floor((4 * received) / total);
-        if (q > lastQuarter && q < 4) {
-          lastQuarter = q;
-          log(`  ${mb(received)} / ${mb(total)} MB`);
-        }
-      }
+      printer.update(`  ${mb(received)}${total ? ` / ${mb(total)} MB (${Math.floor((100 * received) / total)}%)` : ' MB'}`, total ? received / total : undefined);
     },
-    done() {
-      if (tty && last) process.stderr.write('\n');
-    },
+    done: () => printer.done(),
   };
 }

@@ -23,100 +23,31 @@
 //
 // One cache holds one fingerprint: a different backbone, preset or seed is refused rather than kept
 // in a second namespace, so a reader never has to guess which features it is reading.
-import { endianness, hostname } from 'node:os';
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, linkSync, openSync, readSync, mkdirSync, readFileSync, readdirSync, statSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { UserError, errorMessage, fsReason } from '../errors.js';
-import { isSha256Hex } from '../data/hash.js';
+import { UserError } from '../errors.js';
 import { describeDifferences, diffFingerprints, fingerprintId, type FingerprintDifference } from './fingerprint.js';
-import type { Failure, Fingerprint, Member, SplitFeatures } from './types.js';
+import { BlobPacker, contiguousViews, groupByBlob, type AugSeg, type FeatureIndex } from './blobs.js';
+import { rowKey, splitRange, type RowKey } from './keys.js';
+import { checkCacheFolder, fileSize, lmdbReason, writeFailure } from './lmdb-file.js';
+import { WriterLock, probeWritable } from './lock.js';
+import { CallerError, checkFormat, describeClassDifference, validateBatch, validateClasses, validateFingerprint } from './validate.js';
+import type { CacheInfo, CacheMeta, CommitBatch, Failure, FeatureRecord, Fingerprint, Member, OpenOptions, SplitCounts, SplitFeatures } from './types.js';
+
+export type { CacheInfo, CacheMeta, CommitBatch, FeatureRecord, OpenOptions, SplitCounts } from './types.js';
+export { LOCK_FILE, WriterLock } from './lock.js';
+export { CacheWriteError } from './lmdb-file.js';
+
+/** The refusal of a writer whose settings differ from the cache's, naming each difference. */
+export function settingsMismatch(shown: string, diffs: FingerprintDifference[]): UserError {
+  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})`);
+}
 
 /** Bumped when the layout above changes; a cache of a newer format is refused. */
 export const CACHE_FORMAT = 1;
-export const LOCK_FILE = 'writer.lock';
-/** A commit's views are packed into values of about this size (bounded memory when reading one). */
-const BLOB_TARGET_BYTES = 8 << 20;
-/** LMDB keys are limited to ~1978 bytes; longer paths are keyed by a prefix plus their hash. */
-const MAX_KEY_PATH_BYTES = 1500;
 
-export interface CacheMeta {
-  format: number;
-  fingerprint: Fingerprint;
-  fingerprintId: string;
-  classes: string[];
-  createdAt: string;
-  updatedAt: string;
-  nextBlob: number;
-  byteOrder: 'LE';
-}
-
-export interface SplitCounts {
-  /** Members of the split. */
-  images: number;
-  /** Members with at least one stored feature (aug or clean). */
-  withFeatures: number;
-  /** Min and max over members of the augmented views stored (0..n-1 present). */
-  augViewsMin: number;
-  augViewsMax: number;
-  /** Members with a clean (eval-transform) view. */
-  clean: number;
-}
-
-export interface CacheInfo {
-  dir: string;
-  format: number;
-  fingerprint: Fingerprint;
-  fingerprintId: string;
-  classes: string[];
-  createdAt: string;
-  updatedAt: string;
-  counts: {
-    splits: Record<string, SplitCounts>;
-    /** Distinct images (content hashes) with stored features. */
-    uniqueImages: number;
-    augViews: number;
-    cleanViews: number;
-    failures: number;
-    /** float32 bytes of all stored views: (augViews + cleanViews) * dim * 4. */
-    payloadBytes: number;
-    /** Size of the LMDB data file. */
-    fileBytes: number;
-  };
-}
-
-export interface FeatureRecord {
-  hash: string;
-  kind: 'aug' | 'clean';
-  /** First view index (always 0 for clean). */
-  start: number;
-  /** views * dim floats. */
-  data: Float32Array;
-}
-
-export interface CommitBatch {
-  features: FeatureRecord[];
-  members?: Member[];
-  failures?: Failure[];
-  /** Paths whose earlier failure is gone (in every split). */
-  resolved?: string[];
-}
-
-export interface OpenOptions {
-  readOnly?: boolean;
-  /** Writers: take the writer lock (default: true unless readOnly). */
-  exclusive?: boolean;
-}
-
-type AugSeg = [start: number, views: number, blob: number, offset: number];
-type CleanLoc = [blob: number, offset: number];
-type FeatureIndex = [aug: AugSeg[], clean: CleanLoc | null];
 type MemberValue = [hash: string, label: number, path: string];
 type FailureValue = [reason: string, at: string, path: string];
-
-/** A bug in the caller (not the user's doing): thrown as a plain Error. */
-class CallerError extends Error {}
 
 export class FeatureCache {
   private closed = false;
@@ -125,13 +56,14 @@ export class FeatureCache {
 
   private constructor(
     readonly dir: string,
-    private readonly shown: string,
+    /** The folder as the user gave it, for messages. */
+    readonly shown: string,
     private readonly env: RootDatabase,
     private readonly metaDb: Database<CacheMeta, string>,
     private readonly featuresDb: Database<FeatureIndex, string>,
     private readonly blobsDb: Database<Buffer, number>,
-    private readonly membersDb: Database<MemberValue, [string, string]>,
-    private readonly failuresDb: Database<FailureValue, [string, string]>,
+    private readonly membersDb: Database<MemberValue, RowKey>,
+    private readonly failuresDb: Database<FailureValue, RowKey>,
     private readonly readOnly: boolean,
     private readonly lock: WriterLock | undefined,
   ) {}
@@ -141,32 +73,7 @@ export class FeatureCache {
     const exclusive = opts.exclusive ?? !readOnly;
     const abs = resolve(dir);
     const shown = dir;
-    let st;
-    try {
-      st = statSync(abs);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`cache ${shown}: ${fsReason(e)}`);
-    }
-    if (st && !st.isDirectory()) throw new UserError(`cache ${shown} is a file, not a folder: give --cache a folder (new, or an existing cache)`);
-    const dataFile = join(abs, 'data.mdb');
-    if (readOnly) {
-      if (!st) throw new UserError(`cache ${shown} does not exist (run extract first)`);
-      if (!existsSync(dataFile)) throw new UserError(`${shown} is not a viewprobe cache (no data.mdb in it)`);
-    } else {
-      if (!st) {
-        try {
-          mkdirSync(abs, { recursive: true });
-        } catch (e) {
-          throw new UserError(`cannot create cache folder ${shown}: ${fsReason(e)}`);
-        }
-      } else if (!existsSync(dataFile)) {
-        const other = readdirSync(abs).filter((n) => n !== LOCK_FILE && n !== 'lock.mdb' && !n.startsWith('.'));
-        if (other.length > 0) {
-          throw new UserError(`${shown} is not empty and holds no viewprobe cache (it has ${other.slice(0, 3).join(', ')}${other.length > 3 ? ', ...' : ''}): give --cache a new or empty folder`);
-        }
-      }
-    }
-    if (existsSync(dataFile)) checkDataFile(dataFile, shown, readOnly);
+    checkCacheFolder(abs, shown, readOnly);
     let lock: WriterLock | undefined;
     if (!readOnly) {
       if (exclusive) lock = WriterLock.acquire(abs, shown);
@@ -186,8 +93,8 @@ export class FeatureCache {
           meta: env.openDB<CacheMeta, string>({ name: 'meta', encoding: 'json' }),
           features: env.openDB<FeatureIndex, string>({ name: 'features' }),
           blobs: env.openDB<Buffer, number>({ name: 'blobs', encoding: 'binary', keyEncoding: 'uint32' }),
-          members: env.openDB<MemberValue, [string, string]>({ name: 'members' }),
-          failures: env.openDB<FailureValue, [string, string]>({ name: 'failures' }),
+          members: env.openDB<MemberValue, RowKey>({ name: 'members' }),
+          failures: env.openDB<FailureValue, RowKey>({ name: 'failures' }),
         };
       } catch (e) {
         await env.close();
@@ -195,7 +102,7 @@ export class FeatureCache {
       }
       const cache = new FeatureCache(abs, shown, env, dbs.meta, dbs.features, dbs.blobs, dbs.members, dbs.failures, readOnly, lock);
       try {
-        cache.checkFormat();
+        checkFormat(cache.meta(), shown, CACHE_FORMAT);
       } catch (e) {
         await cache.close();
         throw e;
@@ -204,20 +111,6 @@ export class FeatureCache {
     } catch (e) {
       lock?.release();
       throw e;
-    }
-  }
-
-  private checkFormat(): void {
-    const meta = this.meta();
-    if (!meta) return;
-    if (typeof meta.format !== 'number' || !Number.isInteger(meta.format)) {
-      throw new UserError(`${this.shown} is not a viewprobe cache (its manifest has no format number)`);
-    }
-    if (meta.format > CACHE_FORMAT) {
-      throw new UserError(`cache ${this.shown} was written by a newer viewprobe (cache format ${meta.format}; this version reads format ${CACHE_FORMAT}): upgrade viewprobe, or use another --cache`);
-    }
-    if (meta.byteOrder !== 'LE' || endianness() !== 'LE') {
-      throw new UserError(`cache ${this.shown}: features are stored little-endian and this machine is ${endianness()}`);
     }
   }
 
@@ -288,12 +181,10 @@ export class FeatureCache {
    * The first writer records the fingerprint and classes; later writers must ask for the same ones,
    * or get a UserError naming what differs.
    */
-  async ensureFingerprint(fp: Fingerprint, classes: string[]): Promise<void> {
+  ensureFingerprint(fp: Fingerprint, classes: string[]): void {
     this.requireWritable();
     validateFingerprint(fp);
-    if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === 'string')) {
-      throw new CallerError('ensureFingerprint: classes must be a non-empty string array');
-    }
+    validateClasses(classes);
     const meta = this.meta();
     if (meta) {
       const diffs = diffFingerprints(meta.fingerprint, fp);
@@ -342,48 +233,16 @@ export class FeatureCache {
    * Committing a member clears that path's failure in its split; recording a failure drops that
    * path's member in its split (its file is no longer readable, so its old features must not be used).
    */
-  async commit(batch: CommitBatch): Promise<void> {
+  commit(batch: CommitBatch): void {
     this.requireWritable();
     const meta = this.requireMeta();
     const dim = meta.fingerprint.dim;
-    const nClasses = meta.classes.length;
-    for (const f of batch.features) validateFeature(f, dim);
-    for (const m of batch.members ?? []) {
-      if (!isSha256Hex(m.hash)) throw new CallerError(`commit: member ${m.path} has no sha256 hash`);
-      if (!Number.isInteger(m.label) || m.label < 0 || m.label >= nClasses) {
-        throw new CallerError(`commit: member ${m.path} has label ${m.label}, outside 0..${nClasses - 1}`);
-      }
-      if (typeof m.split !== 'string' || m.split === '' || typeof m.path !== 'string' || m.path === '') {
-        throw new CallerError('commit: a member needs a split and a path');
-      }
-    }
-    for (const f of batch.failures ?? []) {
-      if (typeof f.path !== 'string' || typeof f.split !== 'string' || typeof f.reason !== 'string') {
-        throw new CallerError('commit: a failure needs path, split and reason');
-      }
-    }
+    validateBatch(batch, dim, meta.classes.length);
     if (batch.features.length === 0 && !batch.members?.length && !batch.failures?.length && !batch.resolved?.length) return;
 
     this.writeTxn(() => {
       const current = this.requireMeta();
-      let blob = current.nextBlob;
-      let parts: Uint8Array[] = [];
-      let blobViews = 0;
-      const flush = () => {
-        if (parts.length === 0) return;
-        this.blobsDb.putSync(blob, Buffer.concat(parts));
-        blob++;
-        parts = [];
-        blobViews = 0;
-      };
-      const place = (data: Float32Array): [number, number] => {
-        const views = data.length / dim;
-        if (blobViews > 0 && (blobViews + views) * dim * 4 > BLOB_TARGET_BYTES) flush();
-        const at: [number, number] = [blob, blobViews];
-        parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-        blobViews += views;
-        return at;
-      };
+      const blobs = new BlobPacker(current.nextBlob, dim, (blob, bytes) => this.blobsDb.putSync(blob, bytes));
       const touched = new Map<string, FeatureIndex>();
       const changed = new Set<string>();
       for (const f of batch.features) {
@@ -395,7 +254,7 @@ export class FeatureCache {
         }
         if (f.kind === 'clean') {
           if (!idx[1]) {
-            idx[1] = place(f.data);
+            idx[1] = blobs.place(f.data);
             changed.add(f.hash);
           }
         } else {
@@ -406,13 +265,13 @@ export class FeatureCache {
           }
           const skip = have - f.start;
           if (skip < views) {
-            const [b, o] = place(skip === 0 ? f.data : f.data.subarray(skip * dim));
+            const [b, o] = blobs.place(skip === 0 ? f.data : f.data.subarray(skip * dim));
             idx[0].push([have, views - skip, b, o]);
             changed.add(f.hash);
           }
         }
       }
-      flush();
+      const nextBlob = blobs.finish();
       for (const hash of changed) this.featuresDb.putSync(hash, touched.get(hash)!);
       for (const m of batch.members ?? []) {
         const key = rowKey(m.split, m.path);
@@ -429,17 +288,17 @@ export class FeatureCache {
         // cost commits x failures on a long run.
         for (const split of this.failureSplits()) for (const p of batch.resolved) this.failuresDb.removeSync(rowKey(split, p));
       }
-      this.metaDb.putSync('meta', { ...current, nextBlob: blob, updatedAt: new Date().toISOString() });
+      this.metaDb.putSync('meta', { ...current, nextBlob, updatedAt: new Date().toISOString() });
     });
   }
 
   /** The split names present in the failure ledger, one key lookup per split. */
   private failureSplits(): string[] {
     const splits: string[] = [];
-    let start: [string, string] | undefined;
+    let start: RowKey | undefined;
     for (;;) {
       let next: string | undefined;
-      for (const k of this.failuresDb.getKeys({ start, limit: 1 })) next = (k as [string, string])[0];
+      for (const k of this.failuresDb.getKeys({ start, limit: 1 })) next = (k as RowKey)[0];
       if (next === undefined) return splits;
       splits.push(next);
       start = splitRange(next).end;
@@ -447,7 +306,7 @@ export class FeatureCache {
   }
 
   /** Drops members of the split whose path is not in keepPaths (and their failures); returns how many members went. */
-  async pruneMembers(split: string, keepPaths: Set<string>): Promise<number> {
+  pruneMembers(split: string, keepPaths: Set<string>): number {
     this.requireWritable();
     let dropped = 0;
     this.writeTxn(() => {
@@ -502,22 +361,17 @@ export class FeatureCache {
     const aug = new Float32Array(n * views * dim);
     const clean = hasClean ? new Float32Array(n * dim) : null;
     // Fetch each blob once and scatter its rows, whatever order the members came in.
-    const plan = new Map<number, { srcView: number; dst: Float32Array; dstFloat: number; views: number }[]>();
-    const want = (blob: number, srcView: number, dst: Float32Array, dstFloat: number, nViews: number) => {
-      let list = plan.get(blob);
-      if (!list) plan.set(blob, (list = []));
-      list.push({ srcView, dst, dstFloat, views: nViews });
-    };
+    type Part = { srcView: number; dst: Float32Array; dstFloat: number; views: number };
+    const parts: [number, Part][] = [];
     rows.forEach((r, i) => {
       for (const [start, count, blob, offset] of r.idx[0]) {
-        if (start >= views) continue;
-        want(blob, offset, aug, (i * views + start) * dim, Math.min(count, views - start));
+        if (start < views) parts.push([blob, { srcView: offset, dst: aug, dstFloat: (i * views + start) * dim, views: Math.min(count, views - start) }]);
       }
-      if (clean) want(r.idx[1]![0], r.idx[1]![1], clean, i * dim, 1);
+      if (clean) parts.push([r.idx[1]![0], { srcView: r.idx[1]![1], dst: clean, dstFloat: i * dim, views: 1 }]);
     });
-    for (const [blob, parts] of plan) {
+    for (const [blob, list] of groupByBlob(parts)) {
       const bytes = this.block(blob);
-      for (const p of parts) {
+      for (const p of list) {
         const len = p.views * dim * 4;
         const from = p.srcView * dim * 4;
         if (from + len > bytes.length) throw new UserError(`cache ${this.shown} is damaged: feature block ${blob} is too short`);
@@ -544,19 +398,15 @@ export class FeatureCache {
     const meta = this.meta();
     if (!meta) return;
     const dim = meta.fingerprint.dim;
-    const byBlob = new Map<number, { hash: string; kind: 'aug' | 'clean'; start: number; offset: number; views: number }[]>();
-    const add = (blob: number, rec: { hash: string; kind: 'aug' | 'clean'; start: number; offset: number; views: number }) => {
-      let list = byBlob.get(blob);
-      if (!list) byBlob.set(blob, (list = []));
-      list.push(rec);
-    };
+    type Seg = { hash: string; kind: 'aug' | 'clean'; start: number; offset: number; views: number };
+    const segs: [number, Seg][] = [];
     for (const { key: hash, value } of this.featuresDb.getRange()) {
-      for (const [start, views, blob, offset] of value[0]) add(blob, { hash, kind: 'aug', start, offset, views });
-      if (value[1]) add(value[1][0], { hash, kind: 'clean', start: 0, offset: value[1][1], views: 1 });
+      for (const [start, views, blob, offset] of value[0]) segs.push([blob, { hash, kind: 'aug', start, offset, views }]);
+      if (value[1]) segs.push([value[1][0], { hash, kind: 'clean', start: 0, offset: value[1][1], views: 1 }]);
     }
-    for (const blob of [...byBlob.keys()].sort((a, b) => a - b)) {
+    for (const [blob, recs] of groupByBlob(segs)) {
       const bytes = this.block(blob);
-      const recs = byBlob.get(blob)!.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.start - b.start));
+      recs.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.start - b.start));
       yield recs.map((r) => {
         const data = new Float32Array(r.views * dim);
         new Uint8Array(data.buffer).set(bytes.subarray(r.offset * dim * 4, (r.offset + r.views) * dim * 4));
@@ -585,263 +435,16 @@ export class FeatureCache {
     }
   }
 
-  /** Runs fn in one synchronous LMDB write transaction; a failed write becomes a clear UserError. */
+  /** Runs fn in one synchronous LMDB write transaction; a failed write becomes a CacheWriteError (a UserError). */
   private writeTxn(fn: () => void): void {
     try {
       this.env.transactionSync(fn);
     } catch (e) {
       if (e instanceof CallerError || e instanceof UserError) throw e;
-      throw new UserError(`cache ${this.shown}: writing a batch failed (${lmdbReason(e)}${freeSpaceNote(this.dir)}). That batch was not kept; everything committed before it is intact — free some space and rerun to resume`);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-
-/** The refusal of a writer whose settings differ from the cache's, naming each difference. */
-export function settingsMismatch(shown: string, diffs: FingerprintDifference[]): UserError {
-  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})`);
-}
-
-function contiguousViews(segs: AugSeg[]): number {
-  let have = 0;
-  for (const [start, views] of [...segs].sort((a, b) => a[0] - b[0])) {
-    if (start > have) break;
-    have = Math.max(have, start + views);
-  }
-  return have;
-}
-
-function rowKey(split: string, path: string): [string, string] {
-  if (Buffer.byteLength(split) + Buffer.byteLength(path) <= MAX_KEY_PATH_BYTES) return [split, path];
-  if (Buffer.byteLength(split) > 200) throw new CallerError(`split name too long: ${split.slice(0, 50)}...`);
-  // A byte-bounded prefix keeps the order roughly by path; the digest keeps the key unique.
-  const prefix = Buffer.from(path, 'utf8').subarray(0, 600).toString('utf8');
-  return [split, `${prefix}\u2026${createHash('sha256').update(path).digest('hex')}`];
-}
-
-function splitRange(split: string) {
-  // Array keys compare element by element and a string element ends with a 0 byte, so
-  // [split] < [split, any path] < [split + U+0001] < [split + any printable suffix].
-  return { start: [split] as unknown as [string, string], end: [`${split}\u0001`] as unknown as [string, string] };
-}
-
-function validateFingerprint(fp: Fingerprint): void {
-  const ok =
-    fp &&
-    typeof fp.arch === 'string' &&
-    typeof fp.weightsSha256 === 'string' &&
-    (fp.preset === 'seed' || fp.preset === 'standard') &&
-    Number.isInteger(fp.inputSize) && fp.inputSize > 0 &&
-    Number.isInteger(fp.transformVersion) &&
-    Number.isInteger(fp.seed) &&
-    Number.isInteger(fp.dim) && fp.dim > 0 &&
-    (fp.precision === undefined ? fp.calibration === undefined : fp.precision === 'int8' && typeof fp.calibration === 'string');
-  if (!ok) throw new CallerError(`ensureFingerprint: malformed fingerprint ${JSON.stringify(fp)}`);
-}
-
-function validateFeature(f: FeatureRecord, dim: number): void {
-  if (!isSha256Hex(f.hash)) throw new CallerError(`commit: feature hash "${f.hash}" is not a sha256 hex digest`);
-  if (f.kind !== 'aug' && f.kind !== 'clean') throw new CallerError(`commit: feature kind must be aug or clean, got ${String(f.kind)}`);
-  if (!Number.isInteger(f.start) || f.start < 0) throw new CallerError(`commit: feature start must be a non-negative integer, got ${f.start}`);
-  if (!(f.data instanceof Float32Array) || f.data.length === 0 || f.data.length % dim !== 0) {
-    throw new CallerError(`commit: features of ${f.hash} must be a non-empty Float32Array of n*${dim} floats`);
-  }
-  if (f.kind === 'clean' && (f.start !== 0 || f.data.length !== dim)) throw new CallerError(`commit: a clean view is one view at start 0 (${f.hash})`);
-  for (let i = 0; i < f.data.length; i++) {
-    if (!Number.isFinite(f.data[i]!)) throw new CallerError(`commit: non-finite feature value for ${f.hash} (view ${f.start + Math.floor(i / dim)}): the backbone produced NaN/Inf`);
-  }
-}
-
-function describeClassDifference(have: string[], want: string[]): string | undefined {
-  if (have.length === want.length && have.every((c, i) => c === want[i])) return undefined;
-  if (have.length !== want.length) return `this cache holds ${have.length} classes (${preview(have)}), the data has ${want.length} (${preview(want)})`;
-  const i = have.findIndex((c, k) => c !== want[k]);
-  return `class ${i} is "${have[i]}" in this cache and "${want[i]}" in the data`;
-}
-
-function preview(names: string[]): string {
-  return names.length <= 6 ? names.join(', ') : `${names.slice(0, 5).join(', ')}, ...`;
-}
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-
-function lmdbReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (typeof code === 'string' && code.startsWith('E')) return fsReason(e);
-  return errorMessage(e).replace(/^Error:\s*/, '');
-}
-
-function freeSpaceNote(dir: string): string {
-  try {
-    const s = statfsSync(dir);
-    const free = s.bavail * s.bsize;
-    const mb = (free / 2 ** 20).toFixed(1);
-    return free < 64 * 2 ** 20 ? `; the disk looks full: ${mb} MB free` : `; ${mb} MB free on that disk`;
-  } catch {
-    return '';
-  }
-}
-
-/**
- * LMDB trusts its data file: a foreign, empty or truncated data.mdb crashes the process (SIGSEGV or
- * SIGBUS from the memory map) instead of failing. So the header is checked here first: both meta
- * pages carry LMDB's magic and data version, and the file reaches the last page the newest one names.
- */
-function checkDataFile(file: string, shown: string, readOnly: boolean): void {
-  const size = statSync(file).size;
-  if (size === 0) {
-    // A writer may start over on an empty file (LMDB initialises it); a reader has nothing to read.
-    if (readOnly) throw new UserError(`cache ${shown} is empty (its data.mdb has 0 bytes)`);
-    return;
-  }
-  const damaged = (why: string) =>
-    new UserError(`cache ${shown} is damaged or not a viewprobe cache: data.mdb ${why}. Move it away (or delete ${shown}) and rerun extract`);
-  const META = 24; // page header size in this LMDB build (8-byte page numbers plus a txn id)
-  const readAt = (pos: number, len: number): Buffer => {
-    const buf = Buffer.alloc(len);
-    const fd = openSync(file, 'r');
-    try {
-      readSync(fd, buf, 0, len, pos);
-    } finally {
-      closeSync(fd);
-    }
-    return buf;
-  };
-  if (size < 256) throw damaged(`has only ${size} bytes`);
-  const p0 = readAt(0, 256);
-  if (p0.readUInt32LE(META) !== 0xbeefc0de) throw damaged('is not an LMDB file');
-  const version = p0.readUInt32LE(META + 4);
-  if (version !== 2) throw damaged(`has LMDB data version ${version} (this build reads 2)`);
-  const psize = p0.readUInt32LE(META + 24);
-  if (psize < 512 || psize > 65536 || (psize & (psize - 1)) !== 0) throw damaged(`names an impossible page size ${psize}`);
-  if (size < 2 * psize) throw damaged(`is truncated (${size} bytes)`);
-  const p1 = readAt(psize, 256);
-  if (p1.readUInt32LE(META) !== 0xbeefc0de) throw damaged('has a damaged second meta page');
-  const newest = p1.readBigUInt64LE(META + 128) > p0.readBigUInt64LE(META + 128) ? p1 : p0;
-  const lastPage = newest.readBigUInt64LE(META + 120);
-  const needed = (lastPage + 1n) * BigInt(psize);
-  if (needed > BigInt(size)) throw damaged(`is truncated (${size} bytes; its last commit needs ${needed})`);
-}
-
-function probeWritable(abs: string, shown: string): void {
-  const probe = join(abs, `.write-probe-${process.pid}`);
-  try {
-    writeFileSync(probe, '');
-    unlinkSync(probe);
-  } catch (e) {
-    throw new UserError(`cache folder ${shown} is not writable (${fsReason(e)}): a writer needs a folder it can write to (readers can still open it)`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The writer lock: a file holding the writer's pid, host and process start time. A second writer
-// refuses at once (it would only duplicate work; LMDB itself keeps the data consistent regardless).
-// A lock left by a dead process (pid gone, or the pid reused by a process that started later) is
-// stale and taken over. Locks from another host cannot be checked and are respected.
-
-interface LockHolder {
-  pid: number;
-  host: string;
-  since: string;
-  procStart?: string;
-}
-
-function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function holderAlive(h: LockHolder): boolean {
-  if (h.host !== hostname()) return true;
-  try {
-    process.kill(h.pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  const started = procStartTime(h.pid);
-  return !(h.procStart && started && started !== h.procStart);
-}
-
-export class WriterLock {
-  private released = false;
-  private readonly onExit = () => this.release();
-
-  private constructor(readonly file: string, private readonly content: string) {
-    process.once('exit', this.onExit);
-  }
-
-  static acquire(abs: string, shown: string): WriterLock {
-    const file = join(abs, LOCK_FILE);
-    const content = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), procStart: procStartTime(process.pid) } satisfies LockHolder);
-    const tmp = join(abs, `.${LOCK_FILE}.${process.pid}.${Date.now()}`);
-    try {
-      writeFileSync(tmp, content);
-    } catch (e) {
-      throw new UserError(`cache folder ${shown} is not writable (${fsReason(e)}): a writer needs a folder it can write to (readers can still open it)`);
-    }
-    try {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        try {
-          // link() creates the lock with its full content at once, or fails if one exists.
-          linkSync(tmp, file);
-          return new WriterLock(file, content);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`cannot lock cache ${shown}: ${fsReason(e)}`);
-        }
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch {
-          continue;
-        }
-        let holder: LockHolder | undefined;
-        try {
-          holder = JSON.parse(text) as LockHolder;
-        } catch {
-          holder = undefined;
-        }
-        if (holder && typeof holder.pid === 'number' && holderAlive(holder)) {
-          const who = holder.pid === process.pid && holder.host === hostname() ? 'this same process' : `pid ${holder.pid}`;
-          throw new UserError(`cache ${shown} is in use by another writer (${who} on ${holder.host}, since ${holder.since}): wait for it to finish or use another --cache (if no such process runs, delete ${file})`);
-        }
-        // Stale: remove it only if it is still the lock we judged, then try again.
-        try {
-          if (readFileSync(file, 'utf8') === text) unlinkSync(file);
-        } catch {
-          /* someone else removed it first */
-        }
-      }
-      throw new UserError(`cannot lock cache ${shown}: the lock file ${file} keeps changing`);
-    } finally {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    process.removeListener('exit', this.onExit);
-    try {
-      if (readFileSync(this.file, 'utf8') === this.content) unlinkSync(this.file);
-    } catch {
-      /* already gone */
+      // LMDB's C code may have printed "Write error: ..." to stderr without ending the line; the
+      // message that reports this failure must not be glued to it.
+      process.stderr.write('\n');
+      throw writeFailure(e, this.shown, this.dir, join(this.dir, 'data.mdb'));
     }
   }
 }

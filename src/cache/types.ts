@@ -52,3 +52,69 @@ export interface SplitFeatures {
   /** n * dim floats: the eval-transform ("clean") view, or null when some image lacks it. */
   clean: Float32Array | null;
 }
+
+// What the store takes and gives (src/cache/store.ts).
+
+export interface SplitCounts {
+  /** Members of the split. */
+  images: number;
+  /** Members with at least one stored feature (aug or clean). */
+  withFeatures: number;
+  /** Min and max over members of the augmented views stored (0..n-1 present). */
+  augViewsMin: number;
+  augViewsMax: number;
+  /** Members with a clean (eval-transform) view. */
+  clean: number;
+}
+
+/** The manifest (the meta table's one record). */
+export interface CacheMeta {
+  format: number;
+  fingerprint: Fingerprint;
+  fingerprintId: string;
+  classes: string[];
+  createdAt: string;
+  updatedAt: string;
+  nextBlob: number;
+  byteOrder: 'LE';
+}
+
+/** What `cache info` shows: the manifest and counts of what is stored. */
+export interface CacheInfo extends Omit<CacheMeta, 'nextBlob' | 'byteOrder'> {
+  dir: string;
+  counts: {
+    splits: Record<string, SplitCounts>;
+    /** Distinct images (content hashes) with stored features. */
+    uniqueImages: number;
+    augViews: number;
+    cleanViews: number;
+    failures: number;
+    /** float32 bytes of all stored views: (augViews + cleanViews) * dim * 4. */
+    payloadBytes: number;
+    /** Size of the LMDB data file. */
+    fileBytes: number;
+  };
+}
+
+export interface FeatureRecord {
+  hash: string;
+  kind: 'aug' | 'clean';
+  /** First view index (always 0 for clean). */
+  start: number;
+  /** views * dim floats. */
+  data: Float32Array;
+}
+
+export interface CommitBatch {
+  features: FeatureRecord[];
+  members?: Member[];
+  failures?: Failure[];
+  /** Paths whose earlier failure is gone (in every split). */
+  resolved?: string[];
+}
+
+export interface OpenOptions {
+  readOnly?: boolean;
+  /** Writers: take the writer lock (default: true unless readOnly). */
+  exclusive?: boolean;
+}

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { SplitFeatures } from '../cache/types.js';
 import { UserError, errorMessage } from '../errors.js';
 import { log, printJson, printText } from '../log.js';
+import { EXIT } from '../exit.js';
 import { openCacheForReading } from '../train/cache-reader.js';
 import type { CacheOpener } from './train.js';
 import { pct, padTable } from '../format.js';
@@ -29,6 +30,8 @@ export interface EvalFeatures {
   /** For humans: what was evaluated. */
   label: string;
   cache: string;
+  /** `--data` images that could not be read (each named): the command then exits 3, as extract and predict do. */
+  failed?: { path: string; reason: string }[];
 }
 
 /** The run's own validation features, from its cache (or --cache), checked against the head's fingerprint. */
@@ -83,7 +86,7 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
     for (const f of s.failed.slice(0, 20)) log(`  failed: ${f.reason}`);
     const features = cache.readSplit(split, { maxViews: 0 }); // only the clean views are evaluated
     if (features.labels.length === 0) throw new UserError(`${data.source}: no image could be read`);
-    return { features, classes: run.classes, label: `${data.source} (${features.labels.length} images)`, cache: dir };
+    return { features, classes: run.classes, label: `${data.source} (${features.labels.length} images)`, cache: dir, failed: s.failed.map(({ path, reason }) => ({ path, reason })) };
   } finally {
     await cache?.close();
     await bb.engine.dispose();
@@ -188,7 +191,7 @@ export async function runEval(a: EvalArgs, io: CacheOpener = {}): Promise<number
     log(`Wrote ${a.report}`);
   }
   if (a.json) {
-    printJson({ run: run.dir, cache: ev.cache, data: a.data ?? 'val', best: run.best, final: run.final, eval: result, ...(report ? { report } : {}) });
+    printJson({ run: run.dir, cache: ev.cache, data: a.data ?? 'val', best: run.best, final: run.final, eval: result, ...(report ? { report } : {}), ...(ev.failed ? { failed: ev.failed } : {}) });
   }
-  return 0;
+  return ev.failed?.length ? EXIT.someFailed : EXIT.ok;
 }

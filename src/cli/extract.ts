@@ -17,6 +17,7 @@ import { makeNormLut } from '../image/normalize.js';
 import { getPreset } from '../image/presets.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from '../extract/pipeline.js';
 import { progressReporter } from '../extract/progress.js';
+import { Interrupts } from '../extract/interrupt.js';
 import { writeWeightsHint } from '../run/backbone.js';
 import { planExtractPrecision } from '../extract/precision.js';
 
@@ -75,13 +76,7 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     throw e;
   }
   let cache: FeatureCache | undefined;
-  let stopRequested = false;
-  const onSignal = () => {
-    if (stopRequested) return;
-    stopRequested = true;
-    log('\nviewprobe: interrupt: finishing and committing the batches in flight (press Ctrl-C again to abort at once)');
-    process.once('SIGINT', () => process.exit(EXIT.interrupted));
-  };
+  const interrupts = new Interrupts();
   try {
     cache = await FeatureCache.open(resolve(a.cache), { exclusive: true });
     const fp: Fingerprint = precision.fingerprint({
@@ -96,22 +91,22 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true });
     if (!shard) for (const j of jobs) await cache.pruneMembers(j.split, new Set(j.items.map((i) => i.path)));
 
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    interrupts.install();
     const progress = progressReporter('extract');
     let strictFailure: string | undefined;
     const summary = await extractFeatures(jobs, {
       engine: bb.engine, norm: makeNormLut(bb.preprocess), preset, cache, seed: a.seed, batch,
       concurrency: a.concurrency, commitViews: a.commitViews,
       inShard: shard ? (h) => inShard(h, shard) : undefined,
-      shouldStop: () => stopRequested || (a.strict && strictFailure !== undefined),
+      shouldStop: () => interrupts.stopRequested || (a.strict && strictFailure !== undefined),
+      abort: interrupts.controller.signal,
       onProgress: (p) => progress.update(p),
       onFailure: (f) => { strictFailure ??= f.reason; },
     });
     progress.done();
     printSummary(summary, a, bb.engine.engine, bb.engine.backend, bb.engine.device, cache.dir);
-    if (summary.interrupted && stopRequested) {
-      log(`interrupted: every finished batch is committed; rerun the same command to resume`);
+    if (summary.interrupted && interrupts.stopRequested) {
+      log(`interrupted: ${summary.extracted} views committed; rerun the same command to resume`);
       return EXIT.interrupted;
     }
     if (a.strict && summary.failed.length > 0) {
@@ -120,10 +115,10 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     }
     return summary.failed.length > 0 ? EXIT.someFailed : 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await cache?.close();
     await bb.engine.dispose();
+    // Last: a Ctrl-C while closing must not kill the process by signal halfway through.
+    interrupts.remove();
   }
 }
 

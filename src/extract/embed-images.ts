@@ -1,12 +1,13 @@
-// The eval-transform features of a list of image files, for `embed` and `predict`: files are decoded
-// on sharp's threads, rendered into batch buffers and run with as many batches in flight as the
-// engine runs at once, and the results come back in the order of the paths. An image that cannot be
-// read gets its error instead of features; the others go on.
+// The eval-transform features of a list of image files, for `embed` and `predict`: each batch of files
+// is decoded on sharp's threads and rendered into the batch queue extract uses (batch-queue.ts), with
+// as many batches in flight as the engine runs at once; results come back in the order of the paths.
+// An image that cannot be read gets its error instead of features; the others go on.
 import { defaultBatch, type Engine } from '../backbone/engine.js';
 import { decodeImage } from '../image/decode.js';
 import type { NormLut } from '../image/normalize.js';
 import type { Preset } from '../image/presets.js';
-import { errorMessage } from '../errors.js';
+import { BatchQueue } from './batch-queue.js';
+import { failureReason } from './pipeline.js';
 
 export type EmbeddedImage = { path: string; features: Float32Array } | { path: string; error: string };
 
@@ -16,49 +17,46 @@ export async function* embedImages(
 ): AsyncGenerator<EmbeddedImage[]> {
   const { engine, preset, norm } = o;
   const batch = Math.max(1, Math.floor(o.batch ?? defaultBatch(engine)));
-  const size = preset.inputSize;
-  const per = size * size * 3;
-  const free = Array.from({ length: engine.parallel + 1 }, () => engine.allocInput(batch * per));
-
-  const runChunk = async (chunk: string[], input: Float32Array): Promise<EmbeddedImage[]> => {
-    try {
-      const decoded = await Promise.all(chunk.map(async (path) => {
-        try {
-          return preset.evalImage(await decodeImage(path));
-        } catch (e) {
-          return new Error(errorMessage(e).split('\n')[0]!);
-        }
-      }));
-      let n = 0;
-      for (const img of decoded) if (!(img instanceof Error)) preset.renderEval(img, norm, input, n++ * per);
-      const feats = n ? await engine.embed(input.subarray(0, n * per), n, size, size) : new Float32Array(0);
-      let row = 0;
-      return chunk.map((path, i) => {
-        const img = decoded[i]!;
-        if (img instanceof Error) {
-          // Decode errors already start with the file name.
-          return { path, error: img.message.startsWith(path) ? img.message : `${path}: ${img.message}` };
-        }
-        const r = row++;
-        return { path, features: feats.slice(r * engine.dim, (r + 1) * engine.dim) };
-      });
-    } finally {
-      free.push(input);
+  const results: (EmbeddedImage | undefined)[] = Array.from({ length: paths.length }, () => undefined);
+  const queue = new BatchQueue<number>(engine, batch, preset.inputSize, (features, indices) => {
+    indices.forEach((k, i) => { results[k] = { path: paths[k]!, features: features.slice(i * engine.dim, (i + 1) * engine.dim) }; });
+  });
+  // Batches are the slices [start, start + batch) of the paths: a slice is yielded once all of it is in.
+  let nextYield = 0;
+  const ready = function* () {
+    for (; nextYield < paths.length; nextYield += batch) {
+      const slice = results.slice(nextYield, nextYield + batch);
+      if (slice.some((r) => r === undefined)) return;
+      yield slice as EmbeddedImage[];
     }
   };
-
-  const inFlight: Promise<EmbeddedImage[]>[] = [];
-  try {
-    for (let i = 0; i < paths.length; i += batch) {
-      while (free.length === 0) yield await inFlight.shift()!;
-      const p = runChunk(paths.slice(i, i + batch), free.pop()!);
-      // Awaited below in order; this only keeps a failure from being reported as unhandled meanwhile.
-      p.catch(() => {});
-      inFlight.push(p);
+  // Never rejects: a file that cannot be read gets its error.
+  const decodeChunk = (start: number) => Promise.all(paths.slice(start, start + batch).map(async (path) => {
+    try {
+      return preset.evalImage(await decodeImage(path));
+    } catch (e) {
+      return { error: failureReason(path, e) };
     }
-    while (inFlight.length) yield await inFlight.shift()!;
+  }));
+  // The next batch's files decode while this one is rendered and waits for a free buffer.
+  let next = paths.length > 0 ? decodeChunk(0) : undefined;
+  try {
+    for (let start = 0; start < paths.length; start += batch) {
+      const chunk = paths.slice(start, start + batch);
+      const decoded = await next!;
+      next = start + batch < paths.length ? decodeChunk(start + batch) : undefined;
+          for (let i = 0; i < chunk.length; i++) {
+        const img = decoded[i]!;
+        if ('error' in img) results[start + i] = { path: chunk[i]!, error: img.error };
+        else await queue.add((out, off) => preset.renderEval(img, norm, out, off), start + i);
+      }
+      await queue.send();
+      yield* ready();
+    }
+    await queue.drain();
+    yield* ready();
   } finally {
     // A consumer that stops early still waits for the batches it started before the engine goes away.
-    await Promise.allSettled(inFlight);
+    await queue.settle();
   }
 }

@@ -1,11 +1,8 @@
-// Stage one: every image is read and hashed once, decoded and resized once, and its missing views are
-// rendered by the preset's fused kernel straight into a batch buffer the engine consumes. The engine
-// runs up to `engine.parallel` batches at once (onnx: one single-threaded session per core, each in
-// its own worker thread) while this thread decodes and renders the next batch; one more full batch
-// waits in line so that a session that finishes never waits for this thread.
-//
-// Finished views are committed to the cache in one transaction once there are `commitViews` of them
-// (and at the end, or on a stop), so a killed run loses at most those plus the batches in flight.
+// Stage one: every image is read and hashed once, decoded and resized once, and its missing views
+// (missing.ts) are rendered by the preset's fused kernel straight into a batch buffer the engine
+// consumes (batch-queue.ts), while earlier batches run. Finished views go to the commit buffer
+// (commit-buffer.ts), which writes them to the cache in transactions of about `commitViews`, view by
+// view as they become contiguous: a killed run loses at most those plus the batches in flight.
 //
 // Files are read synchronously (one turn of the main thread instead of four: decode.ts readImageFile),
 // decoding runs on sharp's thread pool, and enough images are kept in flight to fill the batches ahead.
@@ -14,13 +11,17 @@ import pLimit from 'p-limit';
 import type { Engine } from '../backbone/engine.js';
 import type { NormLut } from '../image/normalize.js';
 import type { Preset } from '../image/presets.js';
-import type { RgbImage } from '../image/decode.js';
-import { decodeImage, readImageFile } from '../image/decode.js';
-import type { FeatureCache } from '../cache/store.js';
-import type { Failure, Member } from '../cache/types.js';
+import { decodeImage, readImageFile, type RgbImage } from '../image/decode.js';
+import { CacheWriteError, type FeatureCache } from '../cache/store.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { hashBytes } from '../data/hash.js';
-import { errorMessage } from '../errors.js';
+import { UserError, errorMessage } from '../errors.js';
+import { BatchQueue } from './batch-queue.js';
+import { CommitBuffer, type ViewRun } from './commit-buffer.js';
+import { Claims } from './missing.js';
+import { ProgressCounts, type ExtractProgress } from './progress.js';
+
+export type { ExtractProgress };
 
 export interface SplitJob {
   split: string;
@@ -48,20 +49,16 @@ export interface ExtractOptions {
   /** Images whose content hash is outside the shard are skipped entirely. */
   inShard?: (hash: string) => boolean;
   maxPixels?: number;
-  /** Polled between views: when it returns true, no new view is started; what is rendered is flushed and committed. */
+  /** Polled between views: when it returns true, no new view is started; what is rendered is run and committed. */
   shouldStop?: () => boolean;
+  /**
+   * Stop now: nothing more is sent to the engine or committed; only the batches already inside the
+   * engine are waited for (tearing them down is a native abort). The cache keeps what was committed.
+   */
+  abort?: AbortSignal;
   onProgress?: (p: ExtractProgress) => void;
   /** Called for each image that could not be read (it is skipped and recorded in the ledger). */
   onFailure?: (f: { path: string; split: string; reason: string }) => void;
-}
-
-export interface ExtractProgress {
-  imagesDone: number;
-  imagesTotal: number;
-  viewsExtracted: number;
-  viewsCached: number;
-  failed: number;
-  seconds: number;
 }
 
 export interface ExtractSummary {
@@ -70,6 +67,7 @@ export interface ExtractSummary {
   otherShard: number;
   /** Views the datasets ask for (aug + clean, before dedupe of identical files). */
   views: number;
+  /** Views extracted and stored in the cache by this run (an interrupt loses the rest). */
   extracted: number;
   alreadyCached: number;
   failed: { path: string; split: string; reason: string }[];
@@ -79,233 +77,199 @@ export interface ExtractSummary {
   interrupted: boolean;
 }
 
-/** Features of one image and kind being gathered across batches, committed once complete. */
-interface Pending {
-  hash: string;
-  kind: 'aug' | 'clean';
-  start: number;
-  count: number;
-  filled: number;
-  data: Float32Array;
-  owner: ImageTask;
-}
-
-interface ImageTask {
-  member: Member;
-  /** Pendings of this image not yet complete. */
-  open: number;
-}
-
 interface Slot {
-  pending: Pending;
+  run: ViewRun;
   index: number;
 }
 
 export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Promise<ExtractSummary> {
-  const t0 = performance.now();
-  const { engine, preset, cache, norm } = o;
-  const size = preset.inputSize;
-  const viewFloats = size * size * 3;
-  const dim = engine.dim;
-  const batchSize = Math.max(1, Math.floor(o.batch));
-  const stop = o.shouldStop ?? (() => false);
+  return new Extraction(jobs, o).run();
+}
 
-  const imagesTotal = jobs.reduce((s, j) => s + j.items.length, 0);
-  const summary: ExtractSummary = {
-    images: imagesTotal, otherShard: 0, views: 0, extracted: 0, alreadyCached: 0, failed: [],
-    duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
-  };
-  let imagesDone = 0;
+/** One extract: the parts (queue, commit buffer, claims, counts) and the steps that use them. */
+class Extraction {
+  private readonly t0 = performance.now();
+  private readonly dim: number;
+  private readonly commits: CommitBuffer;
+  private readonly queue: BatchQueue<Slot>;
+  private readonly claims: Claims;
+  /** Views are rendered one image at a time (one JS thread); decoding runs ahead on sharp's threads. */
+  private readonly render = new SerialChain();
+  private readonly seen = new Set<string>();
+  /** Per image content decoded in this run: why it failed (after the file name), or undefined. */
+  private readonly decodeFailures = new Map<string, Promise<string | undefined>>();
+  private readonly summary: ExtractSummary;
+  private readonly counts: ProgressCounts;
 
-  // Which (hash, kind) views are already claimed by this run, so identical files are extracted once.
-  const claimedAug = new Map<string, number>();
-  const claimedClean = new Set<string>();
-  const seen = new Set<string>();
+  constructor(private readonly jobs: SplitJob[], private readonly o: ExtractOptions) {
+    this.dim = o.engine.dim;
+    this.commits = new CommitBuffer(o.cache, this.dim, Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS)));
+    this.queue = new BatchQueue<Slot>(o.engine, Math.max(1, Math.floor(o.batch)), o.preset.inputSize, (f, slots) => this.batchDone(f, slots));
+    this.claims = new Claims(o.cache);
+    this.summary = {
+      images: jobs.reduce((s, j) => s + j.items.length, 0), otherShard: 0, views: 0, extracted: 0, alreadyCached: 0,
+      failed: [], duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
+    };
+    const viewsWanted = jobs.reduce((s, j) => s + j.items.length * (j.views + (j.clean ? 1 : 0)), 0);
+    this.counts = new ProgressCounts(this.summary.images, viewsWanted, this.t0);
+  }
 
-  // --- the batch buffers: one being filled, the others with the engine ----------------------------
-  const free = Array.from({ length: engine.parallel + 1 }, () => engine.allocInput(batchSize * viewFloats));
-  let buf = free.pop()!;
-  let slots: Slot[] = [];
-  const running = new Set<Promise<void>>();
-  let failure: unknown;
-  const commitViews = Math.max(1, Math.floor(o.commitViews ?? DEFAULT_COMMIT_VIEWS));
-  const doneFeatures: Pending[] = [];
-  let doneViews = 0;
-  const doneMembers: Member[] = [];
-  const failures: Failure[] = [];
-  const resolved: string[] = [];
-
-  // Batches finish in any order; their commits still go one after the other.
-  let commits: Promise<void> = Promise.resolve();
-  const commitDone = () => {
-    commits = commits.then(async () => {
-      if (doneFeatures.length === 0 && doneMembers.length === 0 && failures.length === 0 && resolved.length === 0) return;
-      doneViews = 0;
-      const features = doneFeatures.splice(0).map((p) => ({ hash: p.hash, kind: p.kind, start: p.start, data: p.data }));
-      await cache.commit({ features, members: doneMembers.splice(0), failures: failures.splice(0), resolved: resolved.splice(0) });
-    });
-    return commits;
-  };
-
-  const finishTask = (task: ImageTask) => {
-    doneMembers.push(task.member);
-    resolved.push(task.member.path);
-    imagesDone++;
-  };
-
-  const runBatch = async (input: Float32Array, batchSlots: Slot[]) => {
-    const n = batchSlots.length;
-    const feats = await engine.embed(n === batchSize ? input : input.subarray(0, n * viewFloats), n, size, size);
-    for (let i = 0; i < n; i++) {
-      const { pending, index } = batchSlots[i]!;
-      pending.data.set(feats.subarray(i * dim, (i + 1) * dim), index * dim);
-      if (++pending.filled === pending.count) {
-        doneFeatures.push(pending);
-        doneViews += pending.count;
-        if (--pending.owner.open === 0) finishTask(pending.owner);
+  async run(): Promise<ExtractSummary> {
+    const report = () => this.o.onProgress?.(this.counts.snapshot(this.summary.alreadyCached, this.summary.failed.length));
+    const timer = this.o.onProgress ? setInterval(report, 1000) : undefined;
+    let error: unknown;
+    try {
+      for (const job of this.jobs) {
+        const limit = pLimit(this.o.concurrency ?? defaultConcurrency(this.queue.batch, job.views + (job.clean ? 1 : 0)));
+        // Every image settles before the next step (none is left running), then the first error counts.
+        const results = await Promise.allSettled(job.items.map((item) => limit(() => this.image(job, item).finally(report))));
+        const rejected = results.find((r) => r.status === 'rejected');
+        if (rejected) throw rejected.reason;
       }
+      await this.render.idle();
+      if (!this.aborted()) {
+        await this.queue.drain();
+        if (!this.aborted()) this.commits.commit();
+      }
+    } catch (e) {
+      error = e;
+    } finally {
+      if (timer) clearInterval(timer);
+      await this.queue.settle();
     }
-    summary.extracted += n;
-    if (doneViews >= commitViews) await commitDone();
-  };
+    if (error) throw outOfSpace(error, this.o.cache, this.commits.committedViews);
+    const s = this.summary;
+    s.extracted = this.commits.committedViews;
+    s.interrupted = this.aborted() || (this.o.shouldStop?.() ?? false);
+    s.seconds = (performance.now() - this.t0) / 1000;
+    s.viewsPerSecond = s.extracted / Math.max(1e-9, s.seconds);
+    report();
+    return s;
+  }
 
-  /** Hands the filled buffer to the engine and returns once another buffer is free to fill. */
-  const flush = async () => {
-    if (slots.length > 0) {
-      const input = buf;
-      const batchSlots = slots;
-      slots = [];
-      const p: Promise<void> = runBatch(input, batchSlots)
-        .catch((e) => { failure ??= e; })
-        .finally(() => { running.delete(p); free.push(input); });
-      running.add(p);
-      while (free.length === 0) await Promise.race(running);
-      buf = free.pop()!;
-    }
-    if (failure) throw failure;
-  };
+  private aborted(): boolean {
+    return this.o.abort?.aborted ?? false;
+  }
 
-  /** Renders one view into the current buffer; flushes when it is full. */
-  const addView = async (render: (out: Float32Array, offset: number) => void, slot: Slot) => {
-    render(buf, slots.length * viewFloats);
-    slots.push(slot);
-    if (slots.length === batchSize) await flush();
-  };
+  private halted(): boolean {
+    return this.aborted() || this.queue.failed || (this.o.shouldStop?.() ?? false);
+  }
 
-  const report = () => o.onProgress?.({
-    imagesDone, imagesTotal, viewsExtracted: summary.extracted, viewsCached: summary.alreadyCached,
-    failed: summary.failed.length, seconds: (performance.now() - t0) / 1000,
-  });
+  private batchDone(features: Float32Array, slots: Slot[]): void {
+    slots.forEach((s, i) => this.commits.viewDone(s.run, s.index, features.subarray(i * this.dim, (i + 1) * this.dim)));
+    this.counts.extracted += slots.length;
+    // After a failed write (a full disk) nothing more is tried: the error says what is safe.
+    if (!this.aborted() && !this.queue.failed) this.commits.commitIfDue();
+  }
 
-  const recordFailure = (split: string, path: string, e: unknown) => {
-    const reason = errorMessage(e).split('\n')[0]!;
-    failures.push({ path, split, reason, at: new Date().toISOString() });
-    summary.failed.push({ path, split, reason });
-    o.onFailure?.({ path, split, reason });
-    imagesDone++;
-  };
-
-  // Views are rendered serially (one JS thread); decoding runs ahead on sharp's thread pool.
-  let renderChain: Promise<void> = Promise.resolve();
-  const serially = (fn: () => Promise<void>) => {
-    const p = renderChain.then(fn);
-    renderChain = p.catch(() => {});
-    return p;
-  };
-
-  const processItem = async (job: SplitJob, item: DatasetItem) => {
-    if (stop() || failure) return;
+  /** One image: read, hash, claim its missing views, decode, render them into the queue. */
+  private async image(job: SplitJob, item: DatasetItem): Promise<void> {
+    if (this.halted()) return;
+    const { summary, counts } = this;
     const wantViews = job.views + (job.clean ? 1 : 0);
     summary.views += wantViews;
     let bytes: Buffer;
     try {
       bytes = readImageFile(item.path);
     } catch (e) {
-      recordFailure(job.split, item.path, e);
-      return;
+      this.recordFailure(job.split, item.path, e);
+      return counts.imageDone(wantViews);
     }
     const hash = hashBytes(bytes);
-    if (seen.has(hash)) summary.duplicates++;
-    seen.add(hash);
-    if (o.inShard && !o.inShard(hash)) {
+    if (this.seen.has(hash)) summary.duplicates++;
+    this.seen.add(hash);
+    if (this.o.inShard && !this.o.inShard(hash)) {
       summary.otherShard++;
       summary.views -= wantViews;
-      imagesDone++;
-      return;
+      return counts.imageDone(wantViews);
     }
-    const member: Member = { hash, path: item.path, label: item.label, split: job.split };
-    // Claim the views this image still needs, past what the cache and this run already have.
-    const have = Math.max(cache.augViews(hash), claimedAug.get(hash) ?? 0);
-    const augFrom = have, augTo = Math.max(have, job.views);
-    if (augTo > augFrom) claimedAug.set(hash, augTo);
-    const needClean = job.clean && !cache.hasClean(hash) && !claimedClean.has(hash);
-    if (needClean) claimedClean.add(hash);
-    const newViews = (augTo - augFrom) + (needClean ? 1 : 0);
-    summary.alreadyCached += Math.max(0, wantViews - newViews);
-    if (newViews === 0) {
-      doneMembers.push(member);
-      resolved.push(item.path);
-      imagesDone++;
-      return;
+    const member = { hash, path: item.path, label: item.label, split: job.split };
+    const missing = this.claims.claim(hash, { views: job.views, clean: job.clean });
+    if (missing.count === 0) {
+      // An identical file earlier in this run may still be decoding: this copy shares its fate.
+      const why = await this.decodeFailures.get(hash);
+      if (why !== undefined) {
+        this.recordFailure(job.split, item.path, new Error(item.path + why));
+        return counts.imageDone(wantViews);
+      }
+      summary.alreadyCached += wantViews;
+      this.commits.addMember(member);
+      return counts.imageDone();
     }
-
+    summary.alreadyCached += wantViews - missing.count;
+    const decoding = decodeImage(bytes, { maxPixels: this.o.maxPixels, name: item.path });
+    this.decodeFailures.set(hash, decoding.then(() => undefined, (e: unknown) => failureReason(item.path, e).slice(item.path.length)));
     let decoded: RgbImage;
     try {
-      decoded = await decodeImage(bytes, { maxPixels: o.maxPixels, name: item.path });
+      decoded = await decoding;
     } catch (e) {
-      // Give the claims back so that a duplicate path of the same bytes does not wait on nothing.
-      if (augTo > augFrom) claimedAug.set(hash, augFrom);
-      if (needClean) claimedClean.delete(hash);
-      recordFailure(job.split, item.path, e);
-      return;
+      this.claims.release(hash, missing);
+      this.recordFailure(job.split, item.path, e);
+      return counts.imageDone(missing.count);
     }
-
-    const task: ImageTask = { member, open: 0 };
-    const mk = (kind: 'aug' | 'clean', start: number, count: number): Pending => {
-      const p: Pending = { hash, kind, start, count, filled: 0, data: new Float32Array(count * dim), owner: task };
-      task.open++;
-      return p;
-    };
-    const augP = augTo > augFrom ? mk('aug', augFrom, augTo - augFrom) : undefined;
-    const cleanP = needClean ? mk('clean', 0, 1) : undefined;
-
-    await serially(async () => {
-      if (cleanP) {
-        const ev = preset.evalImage(decoded);
-        if (stop()) return;
-        await addView((out, off) => preset.renderEval(ev, norm, out, off), { pending: cleanP, index: 0 });
-      }
-      if (augP) {
-        const prepared = preset.prepareTrain(decoded);
-        for (let v = augFrom; v < augTo; v++) {
-          if (stop() || failure) return;
-          const params = preset.viewParams(o.seed, hash, v);
-          await addView((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { pending: augP, index: v - augFrom });
-        }
-      }
-    });
-    report();
-  };
-
-  const timer = o.onProgress ? setInterval(report, 1000) : undefined;
-  try {
-    for (const job of jobs) {
-      const limit = pLimit(o.concurrency ?? defaultConcurrency(batchSize, job.views + (job.clean ? 1 : 0)));
-      await Promise.all(job.items.map((item) => limit(() => processItem(job, item))));
-    }
-    await serially(async () => {});
-    await flush();
-    await Promise.all(running);
-    if (failure) throw failure;
-    await commitDone();
-  } finally {
-    if (timer) clearInterval(timer);
+    const runs = this.commits.openImage(member, [
+      ...(missing.clean ? [{ kind: 'clean' as const, start: 0, count: 1 }] : []),
+      ...(missing.augTo > missing.augFrom ? [{ kind: 'aug' as const, start: missing.augFrom, count: missing.augTo - missing.augFrom }] : []),
+    ]);
+    await this.render.run(() => this.renderViews(decoded, runs));
+    counts.imageDone();
   }
-  summary.interrupted = stop();
-  summary.seconds = (performance.now() - t0) / 1000;
-  summary.viewsPerSecond = summary.extracted / Math.max(1e-9, summary.seconds);
-  report();
-  return summary;
+
+  /** Renders the views of one image's runs into the queue, in order, until told to stop. */
+  private async renderViews(decoded: RgbImage, runs: ViewRun[]): Promise<void> {
+    const { preset, norm, seed } = this.o;
+    this.counts.started();
+    for (const run of runs) {
+      if (run.kind === 'clean') {
+        if (this.halted()) return;
+        const ev = preset.evalImage(decoded);
+        await this.queue.add((out, off) => preset.renderEval(ev, norm, out, off), { run, index: 0 });
+        continue;
+      }
+      const prepared = preset.prepareTrain(decoded);
+      for (let v = run.start; v < run.start + run.count && !this.halted(); v++) {
+        const params = preset.viewParams(seed, run.hash, v);
+        await this.queue.add((out, off) => preset.renderTrainView(prepared, params, norm, out, off), { run, index: v - run.start });
+      }
+    }
+  }
+
+  private recordFailure(split: string, path: string, e: unknown): void {
+    const reason = failureReason(path, e);
+    this.commits.addFailure({ path, split, reason, at: new Date().toISOString() });
+    this.summary.failed.push({ path, split, reason });
+    this.o.onFailure?.({ path, split, reason });
+  }
+}
+
+/** A full disk (or a file-size limit) mid-run, said the way a user acts on it: how much is safe, what to do. */
+function outOfSpace(e: unknown, cache: FeatureCache, committed: number): unknown {
+  if (!(e instanceof CacheWriteError) || !e.outOfSpace) return e;
+  return new UserError(`${e.outOfSpace.words} writing ${cache.shown}; ${committed} views committed, ${e.outOfSpace.remedy} and rerun to resume`);
+}
+
+/**
+ * Why a file failed, in one line that starts with its name: the error's first line after the name,
+ * which may itself hold a newline (the message's first line would cut it there and lose the reason).
+ */
+export function failureReason(path: string, e: unknown): string {
+  const msg = errorMessage(e);
+  return msg.startsWith(path) ? path + msg.slice(path.length).split('\n')[0]! : `${path}: ${msg.split('\n')[0]!}`;
+}
+
+/** Runs async steps one after the other, in the order they were asked for. */
+class SerialChain {
+  private tail: Promise<void> = Promise.resolve();
+
+  run(fn: () => Promise<void>): Promise<void> {
+    const p = this.tail.then(fn);
+    this.tail = p.catch(() => {});
+    return p;
+  }
+
+  idle(): Promise<void> {
+    return this.run(async () => {});
+  }
 }
 
 /**

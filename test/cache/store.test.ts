@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { FeatureCache, LOCK_FILE, type FeatureRecord } from '../../src/cache/store.js';
 import type { Fingerprint, Member } from '../../src/cache/types.js';
-import { childScript, distModule, startChild } from '../helpers/child.js';
+import { canMount, childScript, distModule, startChild } from '../helpers/child.js';
 
 const DIM = 8;
 const FP: Fingerprint = { arch: 'resnet18', weightsSha256: 'ab'.repeat(32), preset: 'seed', inputSize: 244, transformVersion: 1, seed: 0, dim: DIM };
@@ -43,8 +43,9 @@ async function fresh(sub = 'cache'): Promise<FeatureCache> {
   return c;
 }
 
-async function userError(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(
+/** The UserError a promise rejects with, or a function throws (the store's writes are synchronous). */
+async function userError(p: Promise<unknown> | (() => unknown)): Promise<string> {
+  const e = await (typeof p === 'function' ? Promise.resolve().then(p) : p).then(
     () => undefined,
     (err: unknown) => err,
   );
@@ -68,7 +69,7 @@ describe('fingerprint', () => {
 
   it('refuses another preset or seed, naming what differs', async () => {
     const c = await fresh();
-    const msg = await userError(c.ensureFingerprint({ ...FP, preset: 'standard', seed: 3 }, CLASSES));
+    const msg = await userError(() => c.ensureFingerprint({ ...FP, preset: 'standard', seed: 3 }, CLASSES));
     expect(msg).toContain(`cache ${join(dir, 'cache')}`);
     expect(msg).toContain('preset: this cache holds seed, you asked standard');
     expect(msg).toContain('seed: this cache holds 0, you asked 3');
@@ -81,14 +82,14 @@ describe('fingerprint', () => {
     const c = await fresh();
     await c.close();
     const again = await FeatureCache.open(join(dir, 'cache'));
-    await expect(again.commit({ features: [aug(hashOf('a'), 0, 1)] })).rejects.toThrow(/ensureFingerprint\(\) must come before writing/);
+    expect(() => again.commit({ features: [aug(hashOf('a'), 0, 1)] })).toThrow(/ensureFingerprint\(\) must come before writing/);
     await again.close();
   });
 
   it('refuses other classes', async () => {
     const c = await fresh();
-    expect(await userError(c.ensureFingerprint(FP, ['a', 'x', 'c']))).toContain('class 1 is "b" in this cache and "x" in the data');
-    expect(await userError(c.ensureFingerprint(FP, ['a', 'b']))).toContain('this cache holds 3 classes');
+    expect(await userError(() => c.ensureFingerprint(FP, ['a', 'x', 'c']))).toContain('class 1 is "b" in this cache and "x" in the data');
+    expect(await userError(() => c.ensureFingerprint(FP, ['a', 'b']))).toContain('this cache holds 3 classes');
     await c.close();
   });
 });
@@ -118,12 +119,12 @@ describe('features', () => {
   it('refuses a gap in the views, non-finite values and a wrong length (caller bugs)', async () => {
     const c = await fresh();
     const h = hashOf('g');
-    await expect(c.commit({ features: [aug(h, 3, 2)] })).rejects.toThrow(/no gaps/);
+    expect(() => c.commit({ features: [aug(h, 3, 2)] })).toThrow(/no gaps/);
     const bad = viewData(h, 0, 1);
     bad[2] = NaN;
-    await expect(c.commit({ features: [{ hash: h, kind: 'aug', start: 0, data: bad }] })).rejects.toThrow(/non-finite/);
-    await expect(c.commit({ features: [{ hash: h, kind: 'aug', start: 0, data: new Float32Array(DIM + 1) }] })).rejects.toThrow(/n\*8 floats/);
-    await expect(c.commit({ features: [{ hash: 'nothex', kind: 'aug', start: 0, data: new Float32Array(DIM) }] })).rejects.toThrow(/sha256/);
+    expect(() => c.commit({ features: [{ hash: h, kind: 'aug', start: 0, data: bad }] })).toThrow(/non-finite/);
+    expect(() => c.commit({ features: [{ hash: h, kind: 'aug', start: 0, data: new Float32Array(DIM + 1) }] })).toThrow(/n\*8 floats/);
+    expect(() => c.commit({ features: [{ hash: 'nothex', kind: 'aug', start: 0, data: new Float32Array(DIM) }] })).toThrow(/sha256/);
     expect(c.augViews(h)).toBe(0);
     await c.close();
   });
@@ -442,7 +443,7 @@ describe('processes', () => {
     await w.close();
   });
 
-  it('disk full (a file-size limit): a clear error, the committed batches intact and readable', async () => {
+  it('a file-size limit (ulimit -f): a clear error naming the limit, the committed batches intact and readable', async () => {
     const script = childScript(dir, 'writer.mjs', CHILD_WRITER);
     const cacheDir = join(dir, 'full');
     // RLIMIT_FSIZE (ulimit -f: 1.5 MiB in dash, 3 MiB in bash) makes the kernel refuse writes past it,
@@ -453,9 +454,9 @@ describe('processes', () => {
     const err = /^error (\d+) (\w+): (.*)$/m.exec(out);
     expect(err, out + child.stderr()).not.toBeNull();
     const [, failedAt, cls, message] = err!;
-    expect(cls).toBe('UserError');
-    expect(message).toContain(`cache ${cacheDir}: writing a batch failed (`);
-    expect(message).toContain('everything committed before it is intact');
+    expect(cls).toBe('CacheWriteError');
+    // LMDB reports the short write as EIO; the store finds the limit in /proc/self/limits.
+    expect(message).toMatch(new RegExp(`^cache ${cacheDir}: the file-size limit \\(ulimit -f: \\d+ KiB\\) reached: that batch was not kept; everything committed before it is intact`));
     const committed = out.match(/^committed \d+$/gm)!.length;
     expect(Number(failedAt)).toBe(committed);
     expect(out).toContain(`readable ${committed * 64}`);
@@ -472,7 +473,7 @@ describe('processes', () => {
       const child = startChild(script, [join(mnt, 'c'), 'write', '512', '64']);
       await child.exited;
       const out = child.stdout();
-      expect(out, child.stderr()).toMatch(/^error \d+ UserError: cache .*writing a batch failed \(.*the disk looks full/m);
+      expect(out, child.stderr()).toMatch(/^error \d+ CacheWriteError: cache \S+: no space left on device \([\d.]+ MB free\): that batch was not kept; everything committed before it is intact/m);
       const committed = out.match(/^committed \d+$/gm)?.length ?? 0;
       expect(committed).toBeGreaterThan(0);
       expect(await expectWholeBatches(join(mnt, 'c'), 64, 512)).toBe(committed);
@@ -481,25 +482,6 @@ describe('processes', () => {
     }
   });
 });
-
-// ---------------------------------------------------------------------------------------------------
-
-let mountable: boolean | undefined;
-/** Whether this process may mount (root with CAP_SYS_ADMIN, as in a privileged container). */
-function canMount(): boolean {
-  if (mountable !== undefined) return mountable;
-  if (process.getuid?.() !== 0) return (mountable = false);
-  const probe = mkdtempSync(join(tmpdir(), 'vp-mnt-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    mountable = true;
-  } catch {
-    mountable = false;
-  }
-  rmSync(probe, { recursive: true, force: true });
-  return mountable;
-}
 
 describe('read-only cache folder', () => {
   it('a writer gets a clear error, a reader still reads', async (ctx) => {

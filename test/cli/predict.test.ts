@@ -76,6 +76,26 @@ describeShared('predict and eval --data', ['data/tiny/train.txt', 'weights/resne
     expect(total).toBe(6);
   });
 
+  it('eval --data with an unreadable image exits 3 and names it; the readable ones are evaluated', () => {
+    const dir = join(tmp, 'withbroken');
+    mkdirSync(join(dir, 'beignets'), { recursive: true });
+    mkdirSync(join(dir, 'bibimbap'), { recursive: true });
+    copyFileSync(sharedPath('data/tiny/val/beignets/1222571.jpg'), join(dir, 'beignets', 'ok.jpg'));
+    copyFileSync(sharedPath('data/tiny/val/bibimbap/1004374.jpg'), join(dir, 'bibimbap', 'ok.jpg'));
+    const bad = join(dir, 'bibimbap', 'broken.jpg');
+    writeFileSync(bad, 'not an image at all');
+    mkdirSync(join(dir, 'beet_salad'));
+    copyFileSync(sharedPath('data/tiny/val/beet_salad/1263247.jpg'), join(dir, 'beet_salad', 'ok.jpg'));
+    const r = runCli(['eval', '--run', run, '--data', dir, '--json']);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`failed: ${bad}: `);
+    const e = JSON.parse(r.stdout) as { eval: { confusion: number[][] }; failed: { path: string; reason: string }[] };
+    expect(e.failed.map((f) => f.path)).toEqual([bad]);
+    expect(e.eval.confusion.flat().reduce((s, x) => s + x, 0)).toBe(3);
+    const text = runCli(['eval', '--run', run, '--data', dir]);
+    expect(text.status).toBe(3);
+  });
+
   it('eval --data refuses a dataset whose classes are not the run\'s', () => {
     const dir = join(tmp, 'otherclasses');
     mkdirSync(join(dir, 'pizza'), { recursive: true });

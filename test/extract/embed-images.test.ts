@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { embedImages, type EmbeddedImage } from '../../src/extract/embed-images.js';
 import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
 import { getPreset } from '../../src/image/presets.js';
-import { stubEngine, syntheticImages, type StubStats } from '../helpers/stub-engine.js';
+import { gatedEngine, stubEngine, syntheticImages } from '../helpers/stub-engine.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-embed-images-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,12 +28,14 @@ describe('embedImages', () => {
     const paths = [good[0]!, bad, ...good.slice(1, 5), missing, ...good.slice(5)];
 
     const serial = await all(paths, stubEngine(), 2);
-    const stats: StubStats = { calls: 0, running: 0, maxRunning: 0, order: [] };
-    const parallel = await all(paths, stubEngine(2, (call) => [25, 2, 12][call % 3]!, stats), 2);
+    // 6 batches (every pair of paths holds a good image), finishing 1 before 0, 3 before 2, 5 before 4.
+    const gated = gatedEngine();
+    const parallel = await all(paths, gated.engine, 2);
 
     expect(parallel.map((r) => r.path)).toEqual(paths);
-    expect(stats.maxRunning).toBeGreaterThan(1);
-    expect(stats.order).not.toEqual([...stats.order].sort((a, b) => a - b));
+    expect(gated.maxRunning()).toBeGreaterThan(1);
+    expect(gated.order).toHaveLength(6);
+    expect(gated.order.indexOf(1)).toBeLessThan(gated.order.indexOf(0));
     expect(parallel).toEqual(serial);
     const errors = parallel.filter((r) => 'error' in r) as { path: string; error: string }[];
     expect(errors.map((e) => e.path)).toEqual([bad, missing]);

@@ -1,8 +1,9 @@
 // Tests that must kill or race real processes (SIGKILL mid-commit, two writers, a file-size limit)
 // run project code in a plain `node` child. Node 20 cannot run TypeScript, so children import the
 // compiled modules in dist/, which test/global-setup.ts rebuilds from src/ before every run.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../../src/shared.js';
@@ -79,4 +80,21 @@ export function startChild(script: string, args: string[] = [], opts: { shell?: 
     stderr: () => err,
     exited,
   };
+}
+
+let mountable: boolean | undefined;
+/** Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, as in a privileged container). */
+export function canMount(): boolean {
+  if (mountable !== undefined) return mountable;
+  if (process.getuid?.() !== 0) return (mountable = false);
+  const probe = mkdtempSync(join(tmpdir(), 'vp-mnt-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    mountable = true;
+  } catch {
+    mountable = false;
+  }
+  rmSync(probe, { recursive: true, force: true });
+  return mountable;
 }

@@ -54,3 +54,32 @@ export async function syntheticImages(dir: string, count: number): Promise<strin
   return paths;
 }
 
+
+/**
+ * The stub engine with `parallel` 2, where each even call waits until the next call has finished:
+ * batch 1 finishes before batch 0, 3 before 2, ... whatever the machine's load (a test that needs
+ * out-of-order batches must not count on timers). The features are computed after the wait, so a
+ * buffer refilled too early shows. The number of calls must be even, or the last one waits forever.
+ */
+export function gatedEngine(): { engine: Engine; order: number[]; maxRunning: () => number } {
+  const base = stubEngine(2);
+  const release: (() => void)[] = [];
+  const order: number[] = [];
+  let calls = 0;
+  let running = 0;
+  let maxRunning = 0;
+  const engine: Engine = {
+    ...base,
+    async embed(input, n, h, w) {
+      const call = calls++;
+      maxRunning = Math.max(maxRunning, ++running);
+      if (call % 2 === 0) await new Promise<void>((r) => { release[call] = r; });
+      const out = await base.embed(input, n, h, w);
+      running--;
+      order.push(call);
+      if (call % 2 === 1) setTimeout(() => release[call - 1]!(), 1);
+      return out;
+    },
+  };
+  return { engine, order, maxRunning: () => maxRunning };
+}

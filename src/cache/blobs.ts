@@ -1,0 +1,62 @@
+// Where a view's floats live. The views of one commit are packed into blobs (values of ~8 MB); each
+// image's index entry lists segments into them: [firstView, views, blob, offsetInViews] per run of
+// augmented views, [blob, offsetInViews] for its clean view.
+
+/** A commit's views are packed into values of about this size (bounded memory when reading one). */
+export const BLOB_TARGET_BYTES = 8 << 20;
+
+export type AugSeg = [start: number, views: number, blob: number, offset: number];
+export type CleanLoc = [blob: number, offset: number];
+export type FeatureIndex = [aug: AugSeg[], clean: CleanLoc | null];
+
+/** How many augmented views 0..n-1 the segments cover without a gap. */
+export function contiguousViews(segs: AugSeg[]): number {
+  let have = 0;
+  for (const [start, views] of [...segs].sort((a, b) => a[0] - b[0])) {
+    if (start > have) break;
+    have = Math.max(have, start + views);
+  }
+  return have;
+}
+
+/** Packs rows of `dim` floats into blobs numbered from `next`, handing each full blob to `put`. */
+export class BlobPacker {
+  private parts: Uint8Array[] = [];
+  private views = 0;
+
+  constructor(public next: number, private readonly dim: number, private readonly put: (blob: number, bytes: Buffer) => void) {}
+
+  /** Where `data` (whole rows) will be: [blob, offset in views]. The data must not change until finish(). */
+  place(data: Float32Array): [blob: number, offset: number] {
+    const views = data.length / this.dim;
+    if (this.views > 0 && (this.views + views) * this.dim * 4 > BLOB_TARGET_BYTES) this.flush();
+    const at: [number, number] = [this.next, this.views];
+    this.parts.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.views += views;
+    return at;
+  }
+
+  /** Writes the last blob; returns the next free blob number. */
+  finish(): number {
+    this.flush();
+    return this.next;
+  }
+
+  private flush(): void {
+    if (this.parts.length === 0) return;
+    this.put(this.next++, Buffer.concat(this.parts));
+    this.parts = [];
+    this.views = 0;
+  }
+}
+
+/** Items grouped by the blob they read, so that each blob is fetched once; blobs in ascending order. */
+export function groupByBlob<T>(items: Iterable<[blob: number, item: T]>): [number, T[]][] {
+  const groups = new Map<number, T[]>();
+  for (const [blob, item] of items) {
+    let list = groups.get(blob);
+    if (!list) groups.set(blob, (list = []));
+    list.push(item);
+  }
+  return [...groups].sort((a, b) => a[0] - b[0]);
+}
