@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { cacheDir, DEFAULT_WEIGHTS_URL, downloadFile, resolveWeights } from '../../src/backbone/weights.js';
+import { DEFAULT_WEIGHTS_URL, resolveWeights } from '../../src/backbone/weights.js';
 import { readSafetensors } from '../../src/backbone/safetensors.js';
 
 /** A small but complete safetensors file (what the server hands out). */
@@ -177,34 +177,7 @@ describe('resolveWeights', () => {
   });
 });
 
-describe('downloadFile', () => {
-  it('refuses a body over maxBytes, announced or streamed, and leaves no file behind', async () => {
-    const dir = join(root, 'limits');
-    await expect(downloadFile({ url: `${base}/ok`, dest: join(dir, 'a'), maxBytes: 1000 })).rejects.toThrow(`the server announces ${body.length} bytes, more than the 1000-byte limit`);
-    await expect(downloadFile({ url: `${base}/chunked-truncated`, dest: join(dir, 'b'), maxBytes: 1000 })).rejects.toThrow('the body exceeds the 1000-byte limit');
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it('names a bad URL and an unsupported scheme', async () => {
-    await expect(downloadFile({ url: 'http://[oops', dest: join(root, 'u', 'a') })).rejects.toThrow('invalid URL "http://[oops"');
-    await expect(downloadFile({ url: 'ftp://example.org/w', dest: join(root, 'u', 'b') })).rejects.toThrow('unsupported URL scheme "ftp:"');
-  });
-
-  it('reports progress with the announced total and returns the size and sha256', async () => {
-    const seen: [number, number | undefined][] = [];
-    const got = await downloadFile({ url: `${base}/redirect`, dest: join(root, 'p', 'w'), onProgress: (r, t) => seen.push([r, t]) });
-    expect(got).toEqual({ path: join(root, 'p', 'w'), size: body.length, sha256: bodySha });
-    expect(seen.at(-1)).toEqual([body.length, body.length]);
-  });
-});
-
-describe('cacheDir', () => {
-  it('VIEWPROBE_HOME, then XDG_CACHE_HOME/viewprobe, then ~/.cache/viewprobe', () => {
-    expect(cacheDir({ VIEWPROBE_HOME: '/a', XDG_CACHE_HOME: '/b' })).toBe('/a');
-    expect(cacheDir({ XDG_CACHE_HOME: '/b' })).toBe('/b/viewprobe');
-    expect(cacheDir({})).toMatch(/\.cache\/viewprobe$/);
-  });
-
+describe('the default weights', () => {
   it('the default URL is timm\'s copy of torchvision IMAGENET1K_V1', () => {
     expect(DEFAULT_WEIGHTS_URL).toBe('https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors');
   });
