@@ -13,8 +13,6 @@ import { parseArgs } from 'node:util';
 import { readSafetensors } from '../backbone/safetensors.js';
 import { inferArch } from '../backbone/spec.js';
 import { resolveWeights } from '../backbone/weights.js';
-import { loadDataset, type Dataset } from '../data/dataset.js';
-import { hashItems, takePerClass, writeListFile, type HashedItem } from '../data/subset.js';
 import { UserError, errorMessage } from '../errors.js';
 import { EXIT } from '../exit.js';
 import { formatLr } from '../format.js';
@@ -22,7 +20,7 @@ import { getPreset, PRESET_NAMES, type PresetName } from '../image/presets.js';
 import { log, printText } from '../log.js';
 import { packageRoot } from '../shared.js';
 import { EXTRACT_BUDGET_S, fitToBudget, formatDuration, resultTable, SLOWEST, slowestRate, viewsToExtract, type Counts, type HeadResult } from './plan.js';
-import { OFFLINE_HINT, resolveSource, type DemoSource } from './sources.js';
+import { loadSourceData, OFFLINE_HINT, resolveSource, writeDemoLists, type DemoSource } from './sources.js';
 
 /** The recommended flow's preset and K (README "Best accuracy"). */
 export const DEMO_PRESET: string = 'standard';
@@ -71,12 +69,6 @@ async function archOf(weights: string): Promise<string | undefined> {
   }
 }
 
-function checkSameClasses(a: Dataset, b: Dataset): void {
-  if (a.classes.length !== b.classes.length || a.classes.some((c, i) => c !== b.classes[i])) {
-    throw new UserError(`${b.source}: classes [${b.classes.join(', ')}] are not those of ${a.source} [${a.classes.join(', ')}]`);
-  }
-}
-
 interface DemoState {
   /** The plan whose views are all in the cache. */
   complete?: string;
@@ -118,14 +110,9 @@ export async function demo(argv: string[]): Promise<number> {
   const arch = source.arch ?? (await archOf(weights));
   log(`demo: ${source.name} from ${source.origin}; backbone ${arch ?? 'unknown'} (${weights})`);
 
-  // The subsets, by content hash within each class.
-  const [trainSet, heldSet] = [await loadDataset(source.train), await loadDataset(source.heldOut)];
-  checkSameClasses(trainSet, heldSet);
-  const names = source.classNames;
-  const classes = names && trainSet.classes.every((c) => names[c]) ? trainSet.classes.map((c) => names[c]!) : trainSet.classes;
-  const [pool, held] = [await hashItems(trainSet.items), await hashItems(heldSet.items)];
-  const unreadable = pool.unreadable.length + held.unreadable.length;
-  if (unreadable > 0) log(`demo: ${unreadable} listed images cannot be read; they are left out`);
+  const data = await loadSourceData(source);
+  const { classes } = data;
+  if (data.unreadable > 0) log(`demo: ${data.unreadable} listed images cannot be read; they are left out`);
   const rate = slowestRate(arch, preset.inputSize);
   const fit = fitToBudget({ classes: classes.length, perClass: DEMO_PER_CLASS, k: DEMO_VIEWS, evalViews }, rate);
   const n = fit.plan.perClass;
@@ -133,16 +120,10 @@ export async function demo(argv: string[]): Promise<number> {
     log(`demo: ${DEMO_PER_CLASS.train} + ${DEMO_PER_CLASS.val} + ${DEMO_PER_CLASS.test} images per class would take longer than ` +
       `${formatDuration(EXTRACT_BUDGET_S)} to extract on the slowest machine seen with this preset and backbone; taking ${n.train} + ${n.val} + ${n.test}`);
   }
-  const [train, val] = takePerClass(pool.items, classes, [n.train, n.val]) as [HashedItem[], HashedItem[]];
-  const [test] = takePerClass(held.items, classes, [n.test], new Set([...train, ...val].map((i) => i.hash))) as [HashedItem[]];
-
   const id = createHash('sha256').update(JSON.stringify([source.train, weights, DEMO_PRESET])).digest('hex').slice(0, 8);
   const work = join(packageRoot, 'cache', `demo-${source.name}-${DEMO_PRESET}-${id}`);
   const cache = join(work, 'features');
-  const lists = { train: join(work, 'lists', 'train.txt'), val: join(work, 'lists', 'val.txt'), test: join(work, 'lists', 'test.txt') };
-  await writeListFile(lists.train, train, classes);
-  await writeListFile(lists.val, val, classes);
-  await writeListFile(lists.test, test, classes);
+  const { parts: { train, val, test }, files: lists } = await writeDemoLists(data, n, join(work, 'lists'));
   const runs = join(packageRoot, 'runs', 'demo');
   const seedRun = join(runs, 'seed-recipe');
   const sweepRun = join(runs, 'sweep');

@@ -4,9 +4,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fetchArchive, type ArchiveSource } from '../data/archive.js';
+import { loadDataset } from '../data/dataset.js';
+import { hashItems, takePerClass, writeListFile, type HashedItem } from '../data/subset.js';
 import { cacheDir } from '../download.js';
 import { UserError } from '../errors.js';
 import { sharedDir } from '../shared.js';
+import type { Counts } from './plan.js';
 
 /**
  * fast.ai's Imagenette, 160 px version (shorter side 160): 10 easy ImageNet classes, 9,469 train and
@@ -73,6 +76,8 @@ export interface SourceOptions {
   download?: boolean;
   env?: NodeJS.ProcessEnv;
   quiet?: boolean;
+  /** For tests: another archive in Imagenette's layout. */
+  archive?: ArchiveSource;
 }
 
 export async function resolveSource(o: SourceOptions): Promise<DemoSource> {
@@ -92,12 +97,51 @@ export async function resolveSource(o: SourceOptions): Promise<DemoSource> {
       origin: `the shared folder ${shared}`,
     };
   }
-  const got = await fetchArchive(IMAGENETTE, { home: cacheDir(env), ...(o.quiet ? { quiet: true } : {}) });
-  const root = join(got.dir, IMAGENETTE.name);
+  const archive = o.archive ?? IMAGENETTE;
+  const got = await fetchArchive(archive, { home: cacheDir(env), ...(o.quiet ? { quiet: true } : {}) });
+  const root = join(got.dir, archive.name);
   return {
     name: 'imagenette-160', train: join(root, 'train'), heldOut: join(root, 'val'),
     ...(o.weights ? { weights: resolve(o.weights) } : { arch: 'resnet18' }),
     classNames: IMAGENETTE_CLASSES,
-    origin: `${IMAGENETTE.description}, ${IMAGENETTE.url} (cached in ${got.dir})`,
+    origin: `${archive.description}, ${archive.url} (cached in ${got.dir})`,
   };
+}
+
+export interface SourceData {
+  classes: string[];
+  /** The training pool and the held-out pool, with content hashes. */
+  pool: HashedItem[];
+  held: HashedItem[];
+  /** Listed images that cannot be read (left out). */
+  unreadable: number;
+}
+
+/** Both pools read and hashed; class names renamed when the source says so. */
+export async function loadSourceData(source: DemoSource): Promise<SourceData> {
+  const trainSet = await loadDataset(source.train);
+  const heldSet = await loadDataset(source.heldOut);
+  if (trainSet.classes.length !== heldSet.classes.length || trainSet.classes.some((c, i) => c !== heldSet.classes[i])) {
+    throw new UserError(`${heldSet.source}: classes [${heldSet.classes.join(', ')}] are not those of ${trainSet.source} [${trainSet.classes.join(', ')}]`);
+  }
+  const names = source.classNames;
+  const classes = names && trainSet.classes.every((c) => names[c]) ? trainSet.classes.map((c) => names[c]!) : trainSet.classes;
+  const pool = await hashItems(trainSet.items);
+  const held = await hashItems(heldSet.items);
+  return { classes, pool: pool.items, held: held.items, unreadable: pool.unreadable.length + held.unreadable.length };
+}
+
+/**
+ * The three disjoint parts, stratified and chosen by content hash: train and val (which chooses) from
+ * the training pool, test from the held-out pool (never an image already taken), written as list
+ * files train.txt, val.txt, test.txt + classes.txt in `dir`.
+ */
+export async function writeDemoLists(d: SourceData, perClass: Counts, dir: string) {
+  const [train, val] = takePerClass(d.pool, d.classes, [perClass.train, perClass.val]) as [HashedItem[], HashedItem[]];
+  const [test] = takePerClass(d.held, d.classes, [perClass.test], new Set([...train, ...val].map((i) => i.hash))) as [HashedItem[]];
+  const files = { train: join(dir, 'train.txt'), val: join(dir, 'val.txt'), test: join(dir, 'test.txt') };
+  await writeListFile(files.train, train, d.classes);
+  await writeListFile(files.val, val, d.classes);
+  await writeListFile(files.test, test, d.classes);
+  return { parts: { train, val, test }, files };
 }
