@@ -15,7 +15,6 @@ import { inferArch } from '../backbone/spec.js';
 import { resolveWeights } from '../backbone/weights.js';
 import { UserError, errorMessage } from '../errors.js';
 import { EXIT } from '../exit.js';
-import { formatLr } from '../format.js';
 import { getPreset, PRESET_NAMES, type PresetName } from '../image/presets.js';
 import { log, printText } from '../log.js';
 import { packageRoot } from '../shared.js';
@@ -163,7 +162,7 @@ export async function demo(argv: string[]): Promise<number> {
   };
   const seed: HeadResult = {
     name: 'seed recipe', valScore: trBest.valAcc, test: asTest(evSeed.json),
-    description: `viewprobe train --views clean: Adam lr ${formatLr(1e-3)}, StepLR(5, 0.5), ${opts ?? 50} epochs, batch 64, on the clean view; ` +
+    description: `viewprobe train --views clean: the seed recipe (Adam, StepLR, ${opts ?? 50} epochs) on each image's clean view; ` +
       `epoch ${trBest.epoch} chosen on val`,
   };
   const best: HeadResult = {
@@ -172,9 +171,11 @@ export async function demo(argv: string[]): Promise<number> {
   };
 
   const evalSeconds = evSeed.seconds + evSweep.seconds;
+  const sweepRate = Number(sw.json.trialsPerSecond ?? 0);
+  const sweepTrials = Math.round(sweepRate * Number(sw.json.seconds ?? 0));
   const total = (Date.now() - t0) / 1000;
   const exRate = Number(ex.json.viewsPerSecond ?? 0);
-  await writeFile(stateFile, JSON.stringify({ complete: plan, ...(extracted > 100 ? { viewsPerSecond: exRate } : state.viewsPerSecond ? { viewsPerSecond: state.viewsPerSecond } : {}) }) + '\n');
+  await writeFile(stateFile, JSON.stringify({ ...(ex.code === EXIT.ok ? { complete: plan } : {}), ...(extracted > 100 ? { viewsPerSecond: exRate } : state.viewsPerSecond ? { viewsPerSecond: state.viewsPerSecond } : {}) }) + '\n');
 
   printText([
     '',
@@ -187,7 +188,7 @@ export async function demo(argv: string[]): Promise<number> {
     `Report: ${relative(process.cwd(), report) || report} (viewprobe eval --run ${relative(process.cwd(), sweepRun)} --data ${relative(process.cwd(), lists.test)})`,
     `Time: ${formatDuration(total)} (extract ${formatDuration(ex.seconds)}: ${extracted} views extracted` +
       (extracted > 0 ? ` at ${exRate.toFixed(1)} views/s` : ', all cached') +
-      `; train ${formatDuration(tr.seconds)}; sweep ${formatDuration(sw.seconds)}; eval x2 ${formatDuration(evalSeconds)})`,
+      `; train ${formatDuration(tr.seconds)}; sweep ${formatDuration(sw.seconds)}: ${sweepTrials} trials at ${sweepRate.toFixed(1)}/s; eval x2 ${formatDuration(evalSeconds)}, with the test images' views)`,
   ]);
   return EXIT.ok;
 }
