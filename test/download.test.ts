@@ -3,17 +3,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheDir, downloadFile } from '../src/download.js';
+import { serve, type LocalServer } from './helpers/http.js';
 
 const body = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
 const sha256 = createHash('sha256').update(body).digest('hex');
 const md5 = createHash('md5').update(body).digest('hex');
 let base = '';
-const server = http.createServer((req, res) => {
+const handler: http.RequestListener = (req, res) => {
   switch (req.url) {
     case '/ok':
       res.writeHead(200, { 'content-length': body.length });
@@ -28,16 +28,16 @@ const server = http.createServer((req, res) => {
       res.writeHead(404);
       return res.end();
   }
-});
+};
+let server: LocalServer;
 const root = mkdtempSync(join(tmpdir(), 'viewprobe-download-'));
 
 beforeAll(async () => {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serve(handler);
+  base = server.base;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
   rmSync(root, { recursive: true, force: true });
 });
 

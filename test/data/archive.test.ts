@@ -4,13 +4,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create as tarCreate } from 'tar';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { archivePaths, fetchArchive, type ArchiveSource } from '../../src/data/archive.js';
 import { UserError } from '../../src/errors.js';
+import { refusedBase, serve, type LocalServer } from '../helpers/http.js';
 
 const root = mkdtempSync(join(tmpdir(), 'viewprobe-archive-'));
 
@@ -37,7 +37,7 @@ const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const hits: Record<string, number> = {};
 let base = '';
-const server = http.createServer((req, res) => {
+const handler: http.RequestListener = (req, res) => {
   const path = req.url ?? '/';
   hits[path] = (hits[path] ?? 0) + 1;
   if (path.startsWith('/v1')) {
@@ -58,18 +58,18 @@ const server = http.createServer((req, res) => {
   }
   res.writeHead(404);
   res.end();
-});
+};
+let server: LocalServer;
 
 beforeAll(async () => {
   v1 = await makeArchive('v1');
   v2 = await makeArchive('v2', ' changed');
   swapped = v1;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serve(handler);
+  base = server.base;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -176,12 +176,8 @@ describe('fetchArchive', () => {
   });
 
   it('nothing listening: one line with the reason and the hint, no files', async () => {
-    const probe = http.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise((r) => probe.close(r));
     const home = join(root, 'offline');
-    const src: ArchiveSource = { name: 'tiny', url: `http://127.0.0.1:${port}/x.tgz`, description: 'the tiny set', maxBytes: 1 << 20 };
+    const src: ArchiveSource = { name: 'tiny', url: `${await refusedBase()}/x.tgz`, description: 'the tiny set', maxBytes: 1 << 20 };
     const err = (await fetchArchive(src, { home, quiet: true, hint: 'offline, pass --data DIR' }).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/^cannot get the tiny set from http:\/\/127\.0\.0\.1:\d+\/x\.tgz: connect ECONNREFUSED [^;]*; offline, pass --data DIR$/);
     expect(existsSync(join(home, 'datasets')) ? readdirSync(join(home, 'datasets')) : []).toEqual([]);

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create as tarCreate } from 'tar';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadDataset } from '../../src/data/dataset.js';
 import { runDemo } from '../../src/demo/main.js';
+import { serve } from '../helpers/http.js';
 import { dataDirSplits, IMAGENETTE, IMAGENETTE_CLASSES, loadSourceData, OFFLINE_HINT, resolveSource, writeDemoLists } from '../../src/demo/sources.js';
 
 const root = mkdtempSync(join(tmpdir(), 'viewprobe-demo-src-'));
@@ -74,14 +73,13 @@ describe('demo sources', () => {
   it('a checkout without ../shared: the archive is fetched, unpacked, and carved into stratified, disjoint list files with the class names', async () => {
     const tgz = await tinyImagenette();
     let asked = 0;
-    const server = http.createServer((_req, res) => {
+    const server = await serve((_req, res) => {
       asked++;
       res.writeHead(200, { 'content-length': tgz.length });
       res.end(tgz);
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/imagenette2-160.tgz`;
+      const url = `${server.base}/imagenette2-160.tgz`;
       const archive = { ...IMAGENETTE, url, md5: createHash('md5').update(tgz).digest('hex') };
       const home = join(root, 'home');
       const source = await resolveSource({ download: true, env: { VIEWPROBE_HOME: home }, quiet: true, archive });
@@ -106,8 +104,7 @@ describe('demo sources', () => {
       expect(readFileSync(again.files.test, 'utf8')).toBe(readFileSync(files.test, 'utf8'));
       expect(asked).toBe(1);
     } finally {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
+      await server.close();
     }
   });
 });
