@@ -46,11 +46,17 @@ function viewprobe(args: string[], okCodes: number[] = [EXIT.ok]): { json: Json;
   const shown = args.map((a) => (a.startsWith(packageRoot) ? relative(packageRoot, a) || '.' : a)).map((a) => (/\s/.test(a) ? `'${a}'` : a));
   log(`\n$ viewprobe ${shown.join(' ')}`);
   const t0 = Date.now();
+  // Ctrl-C reaches the command too (same process group), which finishes its batches in flight and
+  // exits 130; the demo waits for it instead of dying first.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
   const r = spawnSync(process.execPath, [join(packageRoot, 'bin', 'viewprobe.js'), ...args, '--json'], {
     stdio: ['inherit', 'pipe', 'inherit'], maxBuffer: 256 * 1024 * 1024, encoding: 'utf8',
   });
+  process.off('SIGINT', ignore);
   const seconds = (Date.now() - t0) / 1000;
   const code = r.status ?? (r.signal === 'SIGINT' ? EXIT.interrupted : EXIT.internal);
+  if (code === EXIT.interrupted) throw new UserError(`interrupted during viewprobe ${args[0]}; what was finished is kept: run npm run demo again to go on`, code);
   if (!okCodes.includes(code)) throw new UserError(`viewprobe ${args[0]} exited with ${r.status ?? r.signal}`, code);
   try {
     return { json: JSON.parse(r.stdout) as Json, code, seconds };
