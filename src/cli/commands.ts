@@ -22,6 +22,9 @@ export const LIMITS = {
   lr: { min: 0, max: 10, minExclusive: true },
   stepSize: { min: 1, max: 100_000, int: true },
   gamma: { min: 0, max: 1, minExclusive: true },
+  // Adam's L2 penalty: beyond 1 it only shrinks the head to zero. Label smoothing of 1 is a uniform target.
+  weightDecay: { min: 0, max: 1 },
+  labelSmoothing: { min: 0, max: 0.99 },
   trainBatch: { min: 1, max: 65_536, int: true },
   top: { min: 1, max: 100_000, int: true },
   trials: { min: 0, max: 100_000, int: true },
@@ -61,7 +64,9 @@ export const trainBuilder = (y: Argv) =>
     .option('gamma', { ...numberOption('StepLR: factor of each drop', LIMITS.gamma, 'gamma'), default: 0.5 })
     .option('batch', { ...numberOption('training batch', LIMITS.trainBatch, 'batch'), default: 64 })
     .option('seed', { ...numberOption('head seed (init, shuffles, view choice)', SEED, 'seed'), default: 0 })
-    .option('views', { choices: ['aug', 'clean', 'all'] as const, default: 'aug' as const });
+    .option('views', { choices: ['aug', 'clean', 'all'] as const, default: 'aug' as const })
+    .option('weight-decay', { ...numberOption('Adam weight decay (L2 penalty added to the gradient, as torch.optim.Adam)', LIMITS.weightDecay, 'weight-decay'), default: 0 })
+    .option('label-smoothing', { ...numberOption('label smoothing of the training loss (as torch CrossEntropyLoss)', LIMITS.labelSmoothing, 'label-smoothing'), default: 0 });
 
 export const sweepBuilder = (y: Argv) =>
   jsonOption(y)

@@ -14,7 +14,10 @@ import { pct, padTable } from '../format.js';
 import { loadRun, type LoadedRun, type RunSummary } from '../run/run.js';
 import type { evalBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
-import { evaluateHead, type EvalResult } from '../eval/metrics.js';
+import { evaluateScores, headEvalLogits, type EvalResult } from '../eval/metrics.js';
+import { confidentMistakes } from '../eval/mistakes.js';
+import type { MistakesView, ReportInput } from '../eval/report.js';
+import { readSweepFile, type SweepFileJson } from '../run/sweep-file.js';
 import { defaultBatch } from '../backbone/engine.js';
 
 export type EvalArgs = ArgsOf<typeof evalBuilder>;
@@ -103,32 +106,80 @@ export function formatEval(e: EvalResult, label: string, run?: { best: RunSummar
   return lines;
 }
 
+/** Mistakes the report shows as thumbnails. */
+export const REPORT_MISTAKES = 12;
+const THUMBNAIL_PX = 128;
+
+/**
+ * The most confident mistakes with a thumbnail of each image, made from the file the cache (or
+ * --data) names. An image that cannot be read gets a placeholder and its reason, never a failure.
+ */
+export async function reportMistakes(logits: Float32Array, ev: EvalFeatures, wrong: number, k = REPORT_MISTAKES): Promise<MistakesView> {
+  const { thumbnailDataUri } = await import('../image/thumbnail.js');
+  const { DecodeError } = await import('../image/decode.js');
+  const items: MistakesView['items'] = [];
+  for (const m of confidentMistakes(logits, ev.features.labels, ev.classes.length, k)) {
+    const file = ev.features.paths[m.row];
+    const item = { file: file ?? `image ${m.row + 1}`, truth: ev.classes[m.truth]!, predicted: ev.classes[m.predicted]!, prob: m.prob, trueProb: m.trueProb };
+    if (!file) {
+      items.push({ ...item, thumbnail: null, problem: 'the cache records no path for it' });
+      continue;
+    }
+    try {
+      items.push({ ...item, thumbnail: await thumbnailDataUri(file, { size: THUMBNAIL_PX }) });
+    } catch (e) {
+      items.push({ ...item, thumbnail: null, problem: e instanceof DecodeError ? e.reason : errorMessage(e) });
+    }
+  }
+  const missing = items.filter((i) => !i.thumbnail).length;
+  if (missing) log(`eval --report: ${missing} of the ${items.length} images shown as mistakes could not be read; the report shows placeholders`);
+  return { items, wrong };
+}
+
+async function readSweepForReport(dir: string): Promise<SweepFileJson | undefined> {
+  try {
+    return (await readSweepFile(dir)) ?? undefined;
+  } catch (e) {
+    log(`eval --report: ${errorMessage(e)}; the report leaves the sweep out`);
+    return undefined;
+  }
+}
+
 export async function runEval(a: EvalArgs, io: CacheOpener = {}): Promise<number> {
   const run = await loadRun(a.run);
   const ev = a.data ? await dataFeatures(a, run) : await valFeatures(run, a.cache, io);
-  const result = evaluateHead(run.head, ev.features, ev.classes, run.headFile);
+  const logits = headEvalLogits(run.head, ev.features, ev.classes, run.headFile);
+  const result = evaluateScores(logits, ev.features.labels, ev.classes, 'logits');
   if (!a.json) printText(formatEval(result, ev.label, run));
   let report: string | undefined;
   if (a.report) {
+    report = resolve(a.report);
+    if (!a.force && existsSync(report)) throw new UserError(`--report ${a.report} exists; choose another file, or pass --force to replace it`);
     const { renderReport } = await import('../eval/report.js');
     const o = (run.options.options ?? {}) as Record<string, unknown>;
-    const html = await renderReport({
-      title: `viewprobe run ${run.dir}`,
+    const sweep = await readSweepForReport(run.dir);
+    // The run's own val split chose the best epoch (train) or the trial (a sweep choosing on val).
+    const choseOnThisData = !a.data && ev.cache === resolve(run.cache) && (!sweep || sweep.selection.kind === 'val');
+    const input: ReportInput = {
+      title: `viewprobe ${sweep ? 'sweep ' : ''}run ${run.dir}`,
       dataLabel: ev.label,
       history: run.history,
       best: run.best,
       final: run.final,
       eval: result,
+      mistakes: await reportMistakes(logits, ev, result.n - result.correct),
+      choseOnThisData,
+      ...(sweep ? { sweep } : {}),
       facts: [
         ['run', run.dir],
+        ['command', typeof run.options.command === 'string' ? run.options.command : 'train'],
         ['cache', ev.cache],
         ['fingerprint', run.fingerprintId ?? 'unknown'],
         ['classes', String(run.classes.length)],
         ['options', Object.entries(o).map(([k, v]) => `${k}=${v}`).join(' ')],
       ],
-    });
-    report = resolve(a.report);
-    if (!a.force && existsSync(report)) throw new UserError(`--report ${a.report} exists; choose another file, or pass --force to replace it`);
+    };
+    const html = await renderReport(input);
     try {
       await writeFile(report, html);
     } catch (e) {

@@ -17,7 +17,6 @@ import type { Preset } from '../image/presets.js';
 import { packageVersion } from '../shared.js';
 import { writeFileAtomic } from '../head/file.js';
 import { IO, OPSET, PRECISIONS, backboneWriter, buildExportModel, type Precision } from '../export/graph.js';
-import { readFeatureTransform } from '../export/head-transform.js';
 import {
   MODEL_FORMAT, MODEL_VERSION, evalTransformDoc, inputDoc, metadataEntries, normalizationDoc, outputsDoc, testTimeViewsDoc,
   type ModelSidecar, type TestTimeViewsDoc,
@@ -70,7 +69,6 @@ export async function runExport(a: ExportArgs): Promise<number> {
 
   const run = await loadRun(a.run);
   const head = run.head;
-  const transform = await readFeatureTransform(run.headFile);
   const { loaded, preset, fingerprint } = await loadRunNet(head.fingerprint, head.dim, run.headFile, { weights: a.weights }, run.cache);
   const { net } = loaded;
   const tta = await cacheTestTimeViews(run, preset);
@@ -87,7 +85,7 @@ export async function runExport(a: ExportArgs): Promise<number> {
     transform: evalTransformDoc(preset),
     normalization: normalizationDoc(net.variant.preprocess),
     backbone: { arch: net.variant.arch, format: net.variant.format, dim: net.dim, weightsSha256: loaded.weightsSha256, weightsFile: basename(loaded.weightsPath) },
-    head: { file: basename(run.headFile), epoch: head.epoch, dim: head.dim, classes: head.classes.length, transform: transform ?? null },
+    head: { file: basename(run.headFile), epoch: head.epoch, dim: head.dim, classes: head.classes.length, transform: head.transform ?? null },
     accuracy: {
       split: 'val',
       images: valImages,
@@ -103,7 +101,7 @@ export async function runExport(a: ExportArgs): Promise<number> {
   const precision: Precision = a.precision;
   const bytes = buildExportModel({
     net,
-    head: { classes: head.classes.length, dim: head.dim, weight: head.weight, bias: head.bias, ...(transform ? { transform } : {}) },
+    head: { classes: head.classes.length, dim: head.dim, weight: head.weight, bias: head.bias, ...(head.transform ? { transform: head.transform } : {}) },
     inputSize: preset.inputSize,
     backbone: backboneWriter(precision),
     metadata: metadataEntries({ ...facts, model: { precision, opset: OPSET } }),

@@ -9,6 +9,7 @@ import { log, printJson } from '../log.js';
 import { openCacheForReading } from '../train/cache-reader.js';
 import { pct } from '../format.js';
 import { RUN_FILES, checkRunTarget, writeRun } from '../run/run.js';
+import { SWEEP_FILE, SWEEP_FORMAT, type SweepFileJson, type SweepTrialJson } from '../run/sweep-file.js';
 import type { CacheOpener } from './train.js';
 import type { sweepBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
@@ -19,9 +20,7 @@ import type { TrialResult } from '../train/sweep-trial.js';
 
 export type SweepArgs = ArgsOf<typeof sweepBuilder>;
 
-export const SWEEP_FILE = 'sweep.json';
-
-function trialJson(r: TrialResult, rank: number, i: number) {
+function trialJson(r: TrialResult, rank: number, i: number): SweepTrialJson {
   return {
     trial: i, rank, score: r.score, loss: r.loss, epoch: r.epoch, seconds: r.seconds,
     ...(r.iterations !== undefined ? { iterations: r.iterations } : {}),
@@ -109,8 +108,8 @@ export async function runSweep(a: SweepArgs, io: CacheOpener = {}): Promise<numb
     selection: { ...outcome.selection, score: w.score },
   });
   const order = ranking(outcome);
-  const sweepJson = {
-    format: 'viewprobe-sweep', version: 1,
+  const sweepJson: SweepFileJson = {
+    format: SWEEP_FORMAT, version: 1,
     cache: cacheDir, fingerprintId: info.fingerprintId,
     selection: outcome.selection,
     workers: outcome.workers, seconds: outcome.seconds, trialsPerSecond: outcome.results.length / outcome.seconds,

@@ -39,6 +39,7 @@ export interface CacheOpener {
 export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<number> {
   const opts = resolveTrainOptions({
     epochs: a.epochs, lr: a.lr, stepSize: a.stepSize, gamma: a.gamma, batch: a.batch, seed: a.seed, views: a.views,
+    weightDecay: a.weightDecay, labelSmoothing: a.labelSmoothing,
   });
   const cacheDir = resolve(a.cache);
   const outDir = resolve(a.out);
@@ -59,7 +60,8 @@ export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<numb
   log(
     `Training a linear head on ${train.labels.length} images (${a.views === 'clean' ? 'clean view' : `${train.views} augmented views${a.views === 'all' ? ' + clean' : ''}`}, ` +
       `${train.dim}-d, ${info.classes.length} classes), ${val.labels.length} val images: ${opts.epochs} epochs, Adam lr ${formatLr(opts.lr)}, ` +
-      `StepLR(${opts.stepSize}, ${opts.gamma}), batch ${opts.batch}, seed ${opts.seed}`,
+      `StepLR(${opts.stepSize}, ${opts.gamma}), batch ${opts.batch}, seed ${opts.seed}` +
+      `${opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''}${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}`,
   );
   const result = await trainHead(train, val, info.classes, opts, (r) => {
     log(epochLine(r, opts.epochs));

@@ -137,8 +137,11 @@ export function evaluateScores(scores: ArrayLike<number>, labels: ArrayLike<numb
  * be the head's, in the same order (else a clear error naming `source`, e.g. the head file).
  */
 export function evaluateHead(head: Head, features: SplitFeatures, classes: string[], source = 'head'): EvalResult {
+  return evaluateScores(headEvalLogits(head, features, classes, source), features.labels, classes, 'logits');
+}
+
+/** The logits (n*N) evaluation scores a split's images by: one row per image, in the split's order. */
+export function headEvalLogits(head: Head, features: SplitFeatures, classes: string[], source = 'head'): Float32Array {
   checkHeadFits(head, source, { dim: features.dim, classes, what: `the ${features.split} split` });
-  const n = features.labels.length;
-  const logits = headLogits(head, evalRows(features), n);
-  return evaluateScores(logits, features.labels, classes, 'logits');
+  return headLogits(head, evalRows(features), features.labels.length);
 }

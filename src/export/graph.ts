@@ -5,7 +5,7 @@
 import type { Preprocess } from '../image/normalize.js';
 import { DataType, OnnxGraph, OPSET, appendResNet } from '../backbone/onnx-graph.js';
 import type { FoldedResNet } from '../backbone/spec.js';
-import type { FeatureTransform } from './head-transform.js';
+import type { HeadTransform } from '../head/head.js';
 
 export { OPSET };
 
@@ -38,7 +38,7 @@ export interface ExportHead {
   /** classes x dim, row-major (torch's Linear.weight). */
   weight: Float32Array;
   bias: Float32Array;
-  transform?: FeatureTransform;
+  transform?: HeadTransform;
 }
 
 export interface ExportGraphSpec {
@@ -71,7 +71,7 @@ export function appendNormalize(g: OnnxGraph, image: string, p: Preprocess): str
 }
 
 /** The head file's feature transform: x -> sign(x)*|x|^power (if power) -> x/||x||_2 over the features (if l2). */
-export function appendFeatureTransform(g: OnnxGraph, x: string, t: FeatureTransform | undefined): string {
+export function appendFeatureTransform(g: OnnxGraph, x: string, t: HeadTransform | undefined): string {
   if (t?.power !== undefined) {
     const p = g.init('transform.power', [], new Float32Array([t.power]));
     const mag = g.node('Pow', [g.node('Abs', [x], ['transform.abs']), p], ['transform.pow']);

@@ -9,7 +9,7 @@ import { InputError, errorMessage } from '../errors.js';
 import type { Preprocess } from '../image/normalize.js';
 import type { Variant } from '../backbone/spec.js';
 import type { EvalSpec, Preset } from '../image/presets.js';
-import type { FeatureTransform } from './head-transform.js';
+import type { HeadTransform } from '../head/head.js';
 import { IO, type Precision } from './graph.js';
 
 export const MODEL_FORMAT = 'viewprobe-model';
@@ -54,7 +54,7 @@ export interface ModelSidecar {
   /** Done inside the graph; recorded so that nobody does it twice. */
   normalization: { inGraph: true; kind: Preprocess['kind']; networkChannels: 'RGB' | 'BGR'; scale: number; mean: number[]; std: number[]; formula: string };
   backbone: { arch: string; format: Variant['format']; dim: number; weightsSha256: string; weightsFile: string };
-  head: { file: string; epoch: number; dim: number; classes: number; transform: FeatureTransform | null };
+  head: { file: string; epoch: number; dim: number; classes: number; transform: HeadTransform | null };
   accuracy: {
     split: 'val';
     images: number | null;

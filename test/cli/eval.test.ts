@@ -1,12 +1,14 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { formatEval, runEval } from '../../src/cli/eval.js';
+import { REPORT_MISTAKES, formatEval, runEval } from '../../src/cli/eval.js';
 import { loadRun } from '../../src/run/run.js';
 import { runTrain } from '../../src/cli/train.js';
-import { capture, fingerprint, memoryCache, separable, useTempDir } from '../train/fixtures.js';
+import { runSweep } from '../../src/cli/sweep.js';
+import { capture, fingerprint, memoryCache, noisy, separable, useTempDir } from '../train/fixtures.js';
 import { argsWith } from '../helpers/args.js';
-import { evalBuilder, trainBuilder } from '../../src/cli/commands.js';
+import { evalBuilder, sweepBuilder, trainBuilder } from '../../src/cli/commands.js';
 
 describe('viewprobe eval (from the run and its cache)', () => {
   const dir = useTempDir('viewprobe-eval-');
@@ -93,5 +95,98 @@ describe('viewprobe eval (from the run and its cache)', () => {
     expect(lines.slice(0, 3)).toEqual(['Best val acc 70.0% at epoch 3', 'Final val acc 60.0% (epoch 5)', 'Best head on x: accuracy 66.7%, top-2 100.0%, loss 0.5000']);
     expect(lines).toContain('  a           2        2    100.0%');
     expect(lines.slice(-2)).toEqual(['  0  a   2  0', '  1  bb  1  0']);
+  });
+});
+
+describe('viewprobe eval --report of a sweep run', () => {
+  const dir = useTempDir('viewprobe-eval-sweep-');
+  afterEach(() => vi.restoreAllMocks());
+  const d = noisy(2);
+  // Each val image a file of its own grey level, so that a thumbnail tells which file it was made from.
+  const grey = (row: number) => 20 + row * 4;
+  let openCache: ReturnType<typeof memoryCache>;
+  let run: string;
+
+  beforeAll(async () => {
+    const paths = await Promise.all(Array.from(d.val.paths.keys(), async (i) => {
+      const file = join(dir(), 'images', `val-${i}.png`);
+      await import('node:fs/promises').then((fs) => fs.mkdir(join(dir(), 'images'), { recursive: true }));
+      await sharp({ create: { width: 60, height: 40, channels: 3, background: { r: grey(i), g: grey(i), b: grey(i) } } }).png().toFile(file);
+      return file;
+    }));
+    openCache = memoryCache({ train: d.train, val: { ...d.val, paths } }, { fingerprint: fingerprint(d.train.dim), fingerprintId: 'fp-sw', classes: d.classes });
+    run = join(dir(), 'run');
+    capture();
+    await runSweep(argsWith(sweepBuilder, { grid: 'transform=none,l2;views=clean,all;lr=3e-3;epochs=8', workers: 1, seed: 0, cache: 'c', out: run, json: false }), { openCache });
+    vi.restoreAllMocks();
+  });
+
+  /** Rows of the val split shown as mistakes, in order, read back from the thumbnails' pixels. */
+  async function thumbnailRows(html: string): Promise<(number | null)[]> {
+    const cards = html.match(/<figure class="mistake">[\s\S]*?<\/figure>/g) ?? [];
+    return Promise.all(cards.map(async (c) => {
+      const src = /<img src="data:image\/jpeg;base64,([^"]+)"/.exec(c);
+      if (!src) return null;
+      const { data } = await sharp(Buffer.from(src[1]!, 'base64')).raw().toBuffer({ resolveWithObject: true });
+      const row = Math.round((data[0]! - 20) / 4);
+      expect(c, 'the card names the file its thumbnail was made from').toContain(`>val-${row}.png</span>`);
+      return row;
+    }));
+  }
+
+  it('shows the sweep (leaderboard, what varied) and the most confident mistakes as thumbnails of the cache\'s image files', async () => {
+    const file = join(dir(), 'report.html');
+    const io = capture();
+    expect(await runEval(argsWith(evalBuilder, { run, json: true, report: file }), { openCache })).toBe(0);
+    vi.restoreAllMocks();
+    const j = JSON.parse(io.out[0]!);
+    const html = await readFile(file, 'utf8');
+    expect(html).toContain(`<title>viewprobe sweep run ${run}</title>`);
+    expect(html).toContain('<h2>Sweep: 5 trials</h2>');
+    expect(html).toMatch(/Leaderboard: the best 5 of 5 trials/);
+    expect(html).toContain('the sweep chose its trial on them');
+    const wrong = j.eval.n - j.eval.correct;
+    expect(wrong).toBeGreaterThan(REPORT_MISTAKES); // the fixture is noisy enough to test the cap
+    expect(html).toContain(`The ${REPORT_MISTAKES} of ${wrong} wrong images the head was surest about`);
+    const rows = await thumbnailRows(html);
+    expect(rows).toHaveLength(REPORT_MISTAKES);
+    // the same rows, in the same order, as the mistakes of the run's head on these features
+    const { headEvalLogits } = await import('../../src/eval/metrics.js');
+    const { confidentMistakes } = await import('../../src/eval/mistakes.js');
+    const loaded = await loadRun(run);
+    const want = confidentMistakes(headEvalLogits(loaded.head, d.val, d.classes), d.val.labels, d.classes.length, REPORT_MISTAKES).map((m) => m.row);
+    expect(rows).toEqual(want);
+    expect(io.err.join('')).not.toContain('could not be read');
+  });
+
+  it('an image file that has gone gets a placeholder and a note; the report is still written', async () => {
+    const file = join(dir(), 'report2.html');
+    capture();
+    await runEval(argsWith(evalBuilder, { run, json: false, report: file }), { openCache });
+    vi.restoreAllMocks();
+    const rows = await thumbnailRows(await readFile(file, 'utf8'));
+    const gone = join(dir(), 'images', `val-${rows[1]}.png`);
+    await rm(gone);
+    const io = capture();
+    expect(await runEval(argsWith(evalBuilder, { run, json: false, report: file, force: true }), { openCache })).toBe(0);
+    vi.restoreAllMocks();
+    const html = await readFile(file, 'utf8');
+    expect(await thumbnailRows(html)).toEqual([rows[0], null, ...rows.slice(2)]);
+    expect(html).toContain(`<p class="note">1 of these images could not be shown: ${gone} (file not found).</p>`);
+    expect(io.err.join('')).toContain(`eval --report: 1 of the ${REPORT_MISTAKES} images shown as mistakes could not be read; the report shows placeholders`);
+  });
+
+  it('a plain train run\'s report has no sweep section', async () => {
+    const train = join(dir(), 'train-run');
+    const file = join(dir(), 'train.html');
+    capture();
+    await runTrain(argsWith(trainBuilder, { cache: 'c', out: train, epochs: 3, json: false }), { openCache });
+    await runEval(argsWith(evalBuilder, { run: train, json: false, report: file }), { openCache });
+    vi.restoreAllMocks();
+    const html = await readFile(file, 'utf8');
+    expect(html).toContain(`<title>viewprobe run ${train}</title>`);
+    expect(html).not.toContain('Sweep');
+    expect(html).toContain('<h2>Most confident mistakes</h2>');
+    expect(html).toContain('<h2>Training curves</h2>');
   });
 });

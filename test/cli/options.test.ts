@@ -70,6 +70,8 @@ const TABLE: Record<string, Record<string, string[]>> = {
     gamma: badReal(0, 1, true),
     batch: badWhole(1, 65_536),
     seed: badWhole(0, 2 ** 32 - 1),
+    'weight-decay': badReal(0, 1, false),
+    'label-smoothing': badReal(0, 0.99, false),
   },
   eval: { threads: THREADS },
   compare: {},
@@ -153,7 +155,7 @@ describe('numeric options: the table of bad values', () => {
   it('a value inside every range reaches the command, as a number', async () => {
     const good: Record<string, Record<string, [string, number]>> = {
       extract: { threads: ['1', 1], views: ['0', 0], batch: ['1024', 1024], seed: ['4294967295', 4294967295], concurrency: ['1', 1], 'commit-views': ['100000', 100000], shards: ['1e3', 1000] },
-      train: { epochs: ['1', 1], lr: ['10', 10], 'step-size': ['+3', 3], gamma: ['1', 1], batch: ['65536', 65536], seed: ['0', 0] },
+      train: { epochs: ['1', 1], lr: ['10', 10], 'step-size': ['+3', 3], gamma: ['1', 1], batch: ['65536', 65536], seed: ['0', 0], 'weight-decay': ['1', 1], 'label-smoothing': ['0.99', 0.99] },
       predict: { top: ['100000', 100000] },
     };
     for (const [command, options] of Object.entries(good)) {

@@ -8,7 +8,8 @@ import { checkFinite, epochLine, runTrain, type TrainArgs } from '../../src/cli/
 import { formatLr } from '../../src/format.js';
 import { loadHead } from '../../src/head/file.js';
 import { capture, fingerprint, memoryCache, separable, useTempDir } from '../train/fixtures.js';
-import { argsWith } from '../helpers/args.js';
+import { argsWith, parseArgs } from '../helpers/args.js';
+import { trainHead } from '../../src/train/loop.js';
 import { trainBuilder } from '../../src/cli/commands.js';
 
 const defaults: Partial<TrainArgs> = { epochs: 8, lr: 1e-2, stepSize: 5, gamma: 0.5, batch: 16, seed: 0, views: 'aug', json: false };
@@ -90,6 +91,34 @@ describe('viewprobe train', () => {
     await expect(runTrain(argsWith(trainBuilder, { ...defaults, cache: join(dir(), 'nope'), out: join(dir(), 'x') }))).rejects.toThrow(/cache .*nope does not exist \(run viewprobe extract/);
     await writeFile(join(dir(), 'afile'), 'x');
     await expect(runTrain(argsWith(trainBuilder, { ...defaults, cache: join(dir(), 'afile'), out: join(dir(), 'x') }))).rejects.toThrow(/afile is not a directory/);
+  });
+
+  it('--weight-decay and --label-smoothing reach the trainer and options.json; out-of-range values stop at parse time', async () => {
+    const out = join(dir(), 'run-wd-ls');
+    const io = capture();
+    const args = parseArgs(trainBuilder, ['--cache', 'c', '--out', out, '--epochs', '4', '--lr', '1e-2', '--batch', '16', '--weight-decay', '0.01', '--label-smoothing', '0.1']);
+    expect(args).toMatchObject({ weightDecay: 0.01, labelSmoothing: 0.1 });
+    await runTrain(args, { openCache: memoryCache({ train: s.train, val: s.val }, summary) });
+    vi.restoreAllMocks();
+    expect(io.err.join('')).toMatch(/seed 0, weight decay 0\.01, label smoothing 0\.1\n/);
+    const opts = JSON.parse(await readFile(join(out, 'options.json'), 'utf8'));
+    expect(opts.options).toMatchObject({ weightDecay: 0.01, labelSmoothing: 0.1 });
+    // The head is the one the training loop gives with those options (and not the one it gives without).
+    const want = await trainHead(s.train, s.val, s.classes, { epochs: 4, lr: 1e-2, batch: 16, weightDecay: 0.01, labelSmoothing: 0.1 });
+    const plain = await trainHead(s.train, s.val, s.classes, { epochs: 4, lr: 1e-2, batch: 16 });
+    const last = await loadHead(join(out, 'head-last.json'));
+    expect(Array.from(last.weight)).toEqual(Array.from(want.last.head.weight));
+    expect(Array.from(last.weight)).not.toEqual(Array.from(plain.last.head.weight));
+    // Defaults: the recipe's 0 and 0.
+    expect(parseArgs(trainBuilder, ['--out', 'x'])).toMatchObject({ weightDecay: 0, labelSmoothing: 0 });
+    for (const [opt, v, msg] of [
+      ['--weight-decay', '-0.1', /--weight-decay must be a number >= 0 and <= 1/],
+      ['--weight-decay', '5', /--weight-decay must be a number >= 0 and <= 1/],
+      ['--label-smoothing', '1', /--label-smoothing must be a number >= 0 and <= 0\.99/],
+      ['--label-smoothing', '-1', /--label-smoothing must be/],
+    ] as const) {
+      expect(() => parseArgs(trainBuilder, ['--out', 'x', opt, v]), `${opt} ${v}`).toThrow(msg);
+    }
   });
 
   it('checkFinite: a training or validation loss that is not a finite number is an error naming it, its epoch and --lr', () => {

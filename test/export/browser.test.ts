@@ -3,33 +3,16 @@
 // as `viewprobe predict`. Photos already at the model's input size (PNG of viewprobe's own eval
 // pixels) go through the page without resampling, so there the probabilities agree to 1e-4; for
 // JPEGs the canvas resize is close to, not equal to, Pillow's.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeImage } from '../../src/image/decode.js';
 import { getPreset } from '../../src/image/presets.js';
 import { runCli } from '../helpers/cli.js';
-import { describeShared, sharedPath } from '../helpers/shared.js';
-
-const CHROMIUM = process.env.VIEWPROBE_CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-
-function describeBrowser(name: string, fn: () => void): void {
-  if (existsSync(CHROMIUM)) {
-    describeShared(name, ['data/tiny/train.txt', 'weights/resnet18-random.safetensors', 'weights/ref-dog.jpg'], fn);
-    return;
-  }
-  const msg = `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set VIEWPROBE_CHROMIUM)`;
-  if (process.env.CI === 'true') {
-    describe(name, () => { it('has a Chromium to run in', () => { throw new Error(`${msg} — under CI this is a failure, not a skip (.ci/run installs it)`); }); });
-  } else {
-    console.warn(`SKIP ${name}: ${msg}`);
-    describe.skip(`${name} [skipped: ${msg}]`, fn);
-  }
-}
+import { sharedPath } from '../helpers/shared.js';
+import { CHROMIUM, CHROMIUM_FLAGS as FLAGS, describeBrowser } from '../helpers/browser.js';
 
 /** examples/browser/serve.mjs (plain JS, so that the example needs no build). */
 interface ServeModule {
@@ -38,7 +21,7 @@ interface ServeModule {
 
 interface Card { file: string; state: string; top1?: string; probs?: string }
 
-describeBrowser('the browser example in headless Chromium', () => {
+describeBrowser('the browser example in headless Chromium', ['data/tiny/train.txt', 'weights/resnet18-random.safetensors', 'weights/ref-dog.jpg'], () => {
   const tmp = mkdtempSync(join(tmpdir(), 'vp-browser-'));
   const jpegs = [sharedPath('weights/ref-dog.jpg'), sharedPath('weights/ref-eagle.jpg'),
     sharedPath('data/tiny/val/beignets/1222571.jpg'), sharedPath('data/tiny/val/bibimbap/1004374.jpg')];

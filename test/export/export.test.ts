@@ -151,6 +151,42 @@ describeShared('viewprobe export', NEEDS, () => {
     });
   }
 
+  describe('a sweep run whose head carries a feature transform', () => {
+    // On the random ResNet18's raw features the seed recipe stays at chance (its lr is far too small for
+    // their scale), so the transformed L-BFGS trial wins by a wide margin and becomes the run's head.
+    let cache: string;
+    beforeAll(() => {
+      cache = join(tmp, 'cache-sweep');
+      cli(['extract', '--train', sharedPath('data/tiny/train.txt'), '--val', sharedPath('data/tiny/val.txt'), '--cache', cache,
+        '--weights', sharedPath('weights/resnet18-random.safetensors'), '--views', '1', '--engine', 'onnx']);
+    });
+    const cases = [
+      { transform: 'power+l2', inHead: { power: 0.5, l2: true } },
+      // standardisation is folded into W and b when the head is saved: only the power is left in the file
+      { transform: 'power+std', inHead: { power: 0.5 } },
+    ];
+    for (const c of cases) {
+      it(`${c.transform}: the exported model gives predict's probabilities within 1e-5 (onnxruntime-node)`, async () => {
+        const run = join(tmp, `run-sweep-${c.transform}`);
+        cli(['sweep', '--cache', cache, '--out', run, '--grid', `solver=lbfgs;transform=${c.transform};l2=1e-2`, '--workers', '1']);
+        const sw = JSON.parse(readFileSync(join(run, 'sweep.json'), 'utf8')) as { winner: number; trials: { spec: { transform: string } }[] };
+        expect(sw.trials[sw.winner]!.spec.transform, 'the transformed trial must win for this test to mean anything').toBe(c.transform);
+        const head = JSON.parse(readFileSync(join(run, 'head-best.json'), 'utf8')) as { transform?: unknown };
+        expect(head.transform).toEqual(c.inHead);
+        const out = join(tmp, `export-sweep-${c.transform}`, 'model.onnx');
+        cli(['export', '--run', run, '--out', out]);
+        const side = await readModelSidecar(join(tmp, `export-sweep-${c.transform}`, 'model.json'));
+        expect(side.head.transform).toEqual(c.inHead);
+        const images = [...REF_PHOTOS, ...TINY_VAL];
+        const want = predictProbs(run, side.classes.length, images);
+        const got = await runModel(ortNode, readFileSync(out), await evalPixels('seed', images), images.length, 244);
+        const d = maxDiff(got, want, side.classes);
+        expect(d).toBeLessThan(1e-5);
+        console.log(`sweep run (${c.transform}): onnxruntime-node vs predict, max |Δp| = ${d.toExponential(2)} over ${images.length} photos`);
+      });
+    }
+  });
+
   describe('refusals', () => {
     let run: string;
     const w = join(tmp, 'copy-of-resnet18.safetensors');

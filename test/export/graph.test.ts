@@ -11,7 +11,7 @@ import { readSafetensors } from '../../src/backbone/safetensors.js';
 import { buildResNet, type FoldedResNet } from '../../src/backbone/spec.js';
 import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
 import { appendNormalize, buildExportModel, type ExportHead } from '../../src/export/graph.js';
-import { parseFeatureTransform, type FeatureTransform } from '../../src/export/head-transform.js';
+import type { HeadTransform } from '../../src/head/head.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
 import { MODELS, PHOTOS, REF_FILES, reference, relErr, row, weightsPath } from '../backbone/reference.js';
 
@@ -37,7 +37,7 @@ function noise(n: number, b: number, seed: number): Float32Array {
   });
 }
 
-function randomHead(classes: number, dim: number, transform?: FeatureTransform): ExportHead {
+function randomHead(classes: number, dim: number, transform?: HeadTransform): ExportHead {
   return { classes, dim, weight: noise(classes * dim, 0.05, 7), bias: noise(classes, 0.05, 8), ...(transform ? { transform } : {}) };
 }
 
@@ -67,17 +67,6 @@ describe('normalisation inside the graph', () => {
       }
     });
   }
-});
-
-describe('feature transform', () => {
-  it('parses the head file convention and refuses what it does not know', () => {
-    expect(parseFeatureTransform({}, 'h.json')).toBeUndefined();
-    expect(parseFeatureTransform({ transform: { power: 1, l2: false } }, 'h.json')).toBeUndefined();
-    expect(parseFeatureTransform({ transform: { power: 0.5, l2: true } }, 'h.json')).toEqual({ power: 0.5, l2: true });
-    expect(() => parseFeatureTransform({ transform: { power: -1 } }, 'h.json')).toThrow(/h\.json: transform: power must be a positive number/);
-    expect(() => parseFeatureTransform({ transform: { l2: 'yes' } }, 'h.json')).toThrow(/l2 must be true or false/);
-    expect(() => parseFeatureTransform({ transform: { gem: 3 } }, 'h.json')).toThrow(/unknown field "gem"/);
-  });
 });
 
 describeShared('the exported graph', REF_FILES, () => {
@@ -124,7 +113,7 @@ describeShared('the exported graph', REF_FILES, () => {
   it('the head\'s transform (signed power, L2) in the graph equals the arithmetic on the features', async () => {
     const net = nets.resnet18;
     const px = referencePixels('resnet18');
-    for (const t of [{ power: 0.5, l2: true }, { power: 2 }, { l2: true }] as FeatureTransform[]) {
+    for (const t of [{ power: 0.5, l2: true }, { power: 2 }, { l2: true }] as HeadTransform[]) {
       const head = randomHead(4, net.dim, t);
       const r = await run(ortNode, exportModel(net, head, 224), px, 3, 224);
       for (let i = 0; i < 3; i++) {
