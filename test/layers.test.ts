@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { importGraph } from './helpers/imports.js';
 
 /** Lowest first. Files directly in src/ (errors, log, format, shared, random) are the base layer. */
-const LAYERS = ['', 'wasm', 'data', 'image', 'backbone', 'cache', 'extract', 'head', 'train', 'eval', 'run', 'export', 'cli'];
+const LAYERS = ['', 'wasm', 'data', 'image', 'backbone', 'cache', 'extract', 'head', 'train', 'eval', 'run', 'export', 'cli', 'demo'];
 
 function layerOf(file: string): number {
   const folder = file.includes('/') ? file.slice(0, file.indexOf('/')) : '';

@@ -6,7 +6,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import type { Fingerprint } from '../cache/types.js';
 import { UserError } from '../errors.js';
 import { loadBackboneNet, openBackbone, type BackboneOptions, type LoadedNet, type OpenedBackbone } from '../backbone/index.js';
-import { cacheDir as weightsHome } from '../backbone/weights.js';
+import { cacheDir as weightsHome } from '../download.js';
 import { makeNormLut, type NormLut } from '../image/normalize.js';
 import { getPreset, type Preset } from '../image/presets.js';
 import type { PrecisionArgs } from '../extract/calibrate.js';

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { cacheDir, DEFAULT_WEIGHTS_URL, downloadFile, resolveWeights } from '../../src/backbone/weights.js';
+import { DEFAULT_WEIGHTS_URL, resolveWeights } from '../../src/backbone/weights.js';
 import { readSafetensors } from '../../src/backbone/safetensors.js';
+import { refusedBase, serve, type LocalServer } from '../helpers/http.js';
 
 /** A small but complete safetensors file (what the server hands out). */
 function fixture(): Buffer {
@@ -23,7 +23,7 @@ const body = fixture();
 const bodySha = createHash('sha256').update(body).digest('hex');
 const hits: Record<string, number> = {};
 let base = '';
-const server = http.createServer((req, res) => {
+const handler: http.RequestListener = (req, res) => {
   const path = req.url ?? '/';
   hits[path] = (hits[path] ?? 0) + 1;
   switch (path) {
@@ -52,7 +52,8 @@ const server = http.createServer((req, res) => {
       res.writeHead(404);
       return res.end('not found');
   }
-});
+};
+let server: LocalServer;
 
 const root = mkdtempSync(join(tmpdir(), 'viewprobe-weights-'));
 let n = 0;
@@ -67,12 +68,11 @@ function filesIn(home: string): string[] {
 }
 
 beforeAll(async () => {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serve(handler);
+  base = server.base;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -163,12 +163,8 @@ describe('resolveWeights', () => {
   });
 
   it('offline (connection refused): one line that says to pass --weights', async () => {
-    const closed = http.createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r));
     const home = join(root, 'offline');
-    const err = await resolveWeights({ env: { VIEWPROBE_HOME: home, VIEWPROBE_WEIGHTS_URL: `http://127.0.0.1:${port}/w` }, quiet: true }).catch((x: Error) => x);
+    const err = await resolveWeights({ env: { VIEWPROBE_HOME: home, VIEWPROBE_WEIGHTS_URL: `${await refusedBase()}/w` }, quiet: true }).catch((x: Error) => x);
     expect((err as Error).message).toMatch(/^cannot get the default resnet18 weights from .*: connect ECONNREFUSED .*; pass --weights FILE/);
   });
 
@@ -177,34 +173,7 @@ describe('resolveWeights', () => {
   });
 });
 
-describe('downloadFile', () => {
-  it('refuses a body over maxBytes, announced or streamed, and leaves no file behind', async () => {
-    const dir = join(root, 'limits');
-    await expect(downloadFile({ url: `${base}/ok`, dest: join(dir, 'a'), maxBytes: 1000 })).rejects.toThrow(`the server announces ${body.length} bytes, more than the 1000-byte limit`);
-    await expect(downloadFile({ url: `${base}/chunked-truncated`, dest: join(dir, 'b'), maxBytes: 1000 })).rejects.toThrow('the body exceeds the 1000-byte limit');
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it('names a bad URL and an unsupported scheme', async () => {
-    await expect(downloadFile({ url: 'http://[oops', dest: join(root, 'u', 'a') })).rejects.toThrow('invalid URL "http://[oops"');
-    await expect(downloadFile({ url: 'ftp://example.org/w', dest: join(root, 'u', 'b') })).rejects.toThrow('unsupported URL scheme "ftp:"');
-  });
-
-  it('reports progress with the announced total and returns the size and sha256', async () => {
-    const seen: [number, number | undefined][] = [];
-    const got = await downloadFile({ url: `${base}/redirect`, dest: join(root, 'p', 'w'), onProgress: (r, t) => seen.push([r, t]) });
-    expect(got).toEqual({ path: join(root, 'p', 'w'), size: body.length, sha256: bodySha });
-    expect(seen.at(-1)).toEqual([body.length, body.length]);
-  });
-});
-
-describe('cacheDir', () => {
-  it('VIEWPROBE_HOME, then XDG_CACHE_HOME/viewprobe, then ~/.cache/viewprobe', () => {
-    expect(cacheDir({ VIEWPROBE_HOME: '/a', XDG_CACHE_HOME: '/b' })).toBe('/a');
-    expect(cacheDir({ XDG_CACHE_HOME: '/b' })).toBe('/b/viewprobe');
-    expect(cacheDir({})).toMatch(/\.cache\/viewprobe$/);
-  });
-
+describe('the default weights', () => {
   it('the default URL is timm\'s copy of torchvision IMAGENET1K_V1', () => {
     expect(DEFAULT_WEIGHTS_URL).toBe('https://huggingface.co/timm/resnet18.tv_in1k/resolve/main/model.safetensors');
   });
