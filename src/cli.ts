@@ -26,6 +26,15 @@ function backboneOptions<T>(y: Argv<T>) {
     .option('backbone', { type: 'string', default: 'resnet18', describe: 'architecture of the default weights' });
 }
 
+/** The transform and the pooled features: what the features of an image are. */
+function viewOptions<T>(y: Argv<T>) {
+  return y
+    .option('preset', { choices: ['seed', 'standard', 'probe'] as const, default: 'seed' as const, describe: 'views: seed (the tutorial), standard (RandomResizedCrop + flip), probe (best for a linear head, with a test-time flip)' })
+    .option('size', { type: 'number', describe: 'network input side in pixels (standard: 224, probe: 224; seed is fixed at 244)' })
+    .option('pool', { type: 'string', describe: 'pooling of the feature maps: avg, gem (GeM, p=3), gemP, or several (avg,gem) concatenated (default avg)' })
+    .option('layers', { type: 'string', describe: 'ResNet stages whose pooled outputs are concatenated: 4, or 4,3 (default 4)' });
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const run = (p: Promise<number>) => p.then((c) => { code = c; });
@@ -33,19 +42,17 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('viewprobe')
     .usage('$0 <command> [options]\n\nTransfer learning with a frozen ResNet: extract features of many augmented views once, train a linear head from the cache in seconds.')
     .command('embed <images..>', 'print backbone features of single images', (y) =>
-      backboneOptions(y)
+      viewOptions(backboneOptions(y))
         .positional('images', { type: 'string', array: true, demandOption: true })
-        .option('preset', { choices: ['seed', 'standard'] as const, default: 'seed' as const })
         .option('json', { type: 'boolean', default: false }),
       (a) => run(import('./extract/embed.js').then((m) => m.runEmbed(a as never))))
     .command('extract', 'stage one: run the frozen backbone over K augmented views of every image, into the cache', (y) =>
-      backboneOptions(y)
+      viewOptions(backboneOptions(y))
         .option('train', { type: 'string', describe: 'training data: folder of class folders, or list file' })
         .option('val', { type: 'string', describe: 'validation data' })
         .option('cache', { type: 'string', default: 'cache', describe: 'cache directory (LMDB)' })
         .option('views', { type: 'number', default: 10, describe: 'augmented views per training image (K)' })
         .option('clean-view', { type: 'boolean', default: true, describe: 'also keep the eval-transform view of each training image' })
-        .option('preset', { choices: ['seed', 'standard'] as const, default: 'seed' as const })
         .option('batch', { type: 'number', describe: 'views per engine batch (default: 8 on CPU, 32 on a GPU)' })
         .option('seed', { type: 'number', default: 0 })
         .option('concurrency', { type: 'number', describe: 'images in flight (default: enough to fill two batches)' })

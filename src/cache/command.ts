@@ -4,7 +4,8 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
-import { describeDifferences, diffFingerprints } from './fingerprint.js';
+import { describeFeatures } from '../extract/backbone/features.js';
+import { describeDifferences, diffFingerprints, fingerprintFeatures } from './fingerprint.js';
 import { FeatureCache, type CacheInfo } from './store.js';
 import type { Failure, Fingerprint, Member } from './types.js';
 
@@ -59,7 +60,8 @@ function size(bytes: number): string {
 }
 
 function describeFingerprint(fp: Fingerprint): string {
-  return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}`;
+  return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}` +
+    `${fp.pool || fp.layers ? `, features ${describeFeatures(fingerprintFeatures(fp))}` : ''}`;
 }
 
 export function formatInfo(r: CacheInfoReport): string[] {
@@ -74,7 +76,7 @@ export function formatInfo(r: CacheInfoReport): string[] {
     lines.push(`split ${split}: ${s.images} images (${s.withFeatures} with features), augmented views per image ${views}, clean views ${s.clean}`);
   }
   if (Object.keys(c.splits).length === 0) lines.push('no members yet');
-  lines.push(`stored: ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views`);
+  lines.push(`stored: ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views${c.ttaViews ? ` + ${c.ttaViews} test-time views` : ''}`);
   lines.push(`bytes: payload ${size(c.payloadBytes)} (float32), file ${size(c.fileBytes)}${c.payloadBytes > 0 ? ` = ${r.bytesPerPayload.toFixed(3)}x payload` : ''}`);
   lines.push(`failures: ${c.failures}`);
   for (const f of r.failureList) lines.push(`  ${f.split} ${f.path}: ${f.reason}`);

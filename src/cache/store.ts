@@ -2,8 +2,10 @@
 //
 // Layout (named LMDB databases in one environment):
 //   meta      'meta' -> CacheMeta (JSON): format, fingerprint, classes, times, next blob id
-//   features  sha256 -> [augSegments, clean]: where each image's views live. An aug segment is
-//             [firstView, views, blob, offsetInViews]; clean is [blob, offsetInViews] or null.
+//   features  sha256 -> [augSegments, clean, ttaSegments?]: where each image's views live. An aug
+//             segment is [firstView, views, blob, offsetInViews]; clean is [blob, offsetInViews] or
+//             null; tta segments (the preset's extra test-time views, e.g. the flipped clean view)
+//             are shaped like aug ones and absent in caches written before them.
 //             So a feature is keyed by (image sha256, kind, first view), inside the one fingerprint.
 //   blobs     uint32 -> raw little-endian float32 rows, all the views of one commit packed together
 //   members   [split, path] -> [sha256, label, path]
@@ -30,7 +32,7 @@ import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { UserError, errorMessage } from '../errors.js';
 import { isSha256Hex } from '../data/hash.js';
-import { describeDifferences, diffFingerprints, fingerprintId } from './fingerprint.js';
+import { describeDifferences, diffFingerprints, fingerprintId, normalizeFingerprint } from './fingerprint.js';
 import type { Failure, Fingerprint, Member, SplitFeatures } from './types.js';
 
 /** Bumped when the layout above changes; a cache of a newer format is refused. */
@@ -78,8 +80,10 @@ export interface CacheInfo {
     uniqueImages: number;
     augViews: number;
     cleanViews: number;
+    /** Extra test-time views (presets with test-time views store them for val and eval images). */
+    ttaViews: number;
     failures: number;
-    /** float32 bytes of all stored views: (augViews + cleanViews) * dim * 4. */
+    /** float32 bytes of all stored views: (augViews + cleanViews + ttaViews) * dim * 4. */
     payloadBytes: number;
     /** Size of the LMDB data file. */
     fileBytes: number;
@@ -88,7 +92,7 @@ export interface CacheInfo {
 
 export interface FeatureRecord {
   hash: string;
-  kind: 'aug' | 'clean';
+  kind: FeatureKind;
   /** First view index (always 0 for clean). */
   start: number;
   /** views * dim floats. */
@@ -111,7 +115,9 @@ export interface OpenOptions {
 
 type AugSeg = [start: number, views: number, blob: number, offset: number];
 type CleanLoc = [blob: number, offset: number];
-type FeatureIndex = [aug: AugSeg[], clean: CleanLoc | null];
+type FeatureIndex = [aug: AugSeg[], clean: CleanLoc | null, tta?: AugSeg[]];
+/** Augmented train views, the eval-transform view, the extra test-time views. */
+export type FeatureKind = 'aug' | 'clean' | 'tta';
 type MemberValue = [hash: string, label: number, path: string];
 type FailureValue = [reason: string, at: string, path: string];
 
@@ -257,10 +263,12 @@ export class FeatureCache {
     let uniqueImages = 0;
     let augViews = 0;
     let cleanViews = 0;
+    let ttaViews = 0;
     for (const { value } of this.featuresDb.getRange()) {
       uniqueImages++;
       for (const seg of value[0]) augViews += seg[1];
       if (value[1]) cleanViews++;
+      for (const seg of value[2] ?? []) ttaViews += seg[1];
     }
     let failures = 0;
     for (const _ of this.failuresDb.getKeys()) failures++;
@@ -277,8 +285,9 @@ export class FeatureCache {
         uniqueImages,
         augViews,
         cleanViews,
+        ttaViews,
         failures,
-        payloadBytes: (augViews + cleanViews) * meta.fingerprint.dim * 4,
+        payloadBytes: (augViews + cleanViews + ttaViews) * meta.fingerprint.dim * 4,
         fileBytes: fileSize(join(this.dir, 'data.mdb')),
       },
     };
@@ -288,9 +297,10 @@ export class FeatureCache {
    * The first writer records the fingerprint and classes; later writers must ask for the same ones,
    * or get a UserError naming what differs.
    */
-  async ensureFingerprint(fp: Fingerprint, classes: string[]): Promise<void> {
+  async ensureFingerprint(asked: Fingerprint, classes: string[]): Promise<void> {
     this.requireWritable();
-    validateFingerprint(fp);
+    validateFingerprint(asked);
+    const fp = normalizeFingerprint(asked);
     if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === 'string')) {
       throw new CallerError('ensureFingerprint: classes must be a non-empty string array');
     }
@@ -330,6 +340,12 @@ export class FeatureCache {
 
   hasClean(hash: string): boolean {
     return !!this.featuresDb.get(hash)?.[1];
+  }
+
+  /** How many extra test-time views 0..n-1 are stored for this image. */
+  ttaViews(hash: string): number {
+    const idx = this.featuresDb.get(hash);
+    return idx?.[2] ? contiguousViews(idx[2]) : 0;
   }
 
   /**
@@ -388,6 +404,7 @@ export class FeatureCache {
         if (!idx) {
           const stored = this.featuresDb.get(f.hash);
           idx = stored ? [stored[0].map((s) => [...s] as AugSeg), stored[1]] : [[], null];
+          if (stored?.[2]) idx[2] = stored[2].map((s) => [...s] as AugSeg);
           touched.set(f.hash, idx);
         }
         if (f.kind === 'clean') {
@@ -396,15 +413,17 @@ export class FeatureCache {
             changed.add(f.hash);
           }
         } else {
-          const have = contiguousViews(idx[0]);
+          // Only caches that hold test-time views get the third slot, so older readers see the same records.
+          const segs = f.kind === 'aug' ? idx[0] : (idx[2] ??= []);
+          const have = contiguousViews(segs);
           const views = f.data.length / dim;
           if (f.start > have) {
-            throw new CallerError(`commit: ${f.hash} aug views start at ${f.start} but only 0..${have - 1} are stored (no gaps)`);
+            throw new CallerError(`commit: ${f.hash} ${f.kind} views start at ${f.start} but only 0..${have - 1} are stored (no gaps)`);
           }
           const skip = have - f.start;
           if (skip < views) {
             const [b, o] = place(skip === 0 ? f.data : f.data.subarray(skip * dim));
-            idx[0].push([have, views - skip, b, o]);
+            segs.push([have, views - skip, b, o]);
             changed.add(f.hash);
           }
         }
@@ -479,7 +498,7 @@ export class FeatureCache {
    * out; views = the augmented views present for every member (capped by maxViews); clean is null when
    * some member lacks its clean view.
    */
-  readSplit(split: string, opts: { maxViews?: number } = {}): SplitFeatures {
+  readSplit(split: string, opts: { maxViews?: number; maxTtaViews?: number } = {}): SplitFeatures {
     const meta = this.meta();
     if (!meta) throw new UserError(`cache ${this.shown} is empty (no extract has written to it)`);
     const dim = meta.fingerprint.dim;
@@ -496,8 +515,13 @@ export class FeatureCache {
       views = Math.min(views, opts.maxViews);
     }
     const hasClean = n > 0 && rows.every((r) => r.idx[1]);
+    // Test-time views count only beside a clean view (they are averaged with it); min over members.
+    let ttaViews = hasClean ? Infinity : 0;
+    for (const r of rows) ttaViews = Math.min(ttaViews, r.idx[2] ? contiguousViews(r.idx[2]) : 0);
+    if (opts.maxTtaViews !== undefined) ttaViews = Math.min(ttaViews, opts.maxTtaViews);
     const aug = new Float32Array(n * views * dim);
     const clean = hasClean ? new Float32Array(n * dim) : null;
+    const tta = ttaViews > 0 ? new Float32Array(n * ttaViews * dim) : undefined;
     // Fetch each blob once and scatter its rows, whatever order the members came in.
     const plan = new Map<number, { srcView: number; dst: Float32Array; dstFloat: number; views: number }[]>();
     const want = (blob: number, srcView: number, dst: Float32Array, dstFloat: number, nViews: number) => {
@@ -511,6 +535,12 @@ export class FeatureCache {
         want(blob, offset, aug, (i * views + start) * dim, Math.min(count, views - start));
       }
       if (clean) want(r.idx[1]![0], r.idx[1]![1], clean, i * dim, 1);
+      if (tta) {
+        for (const [start, count, blob, offset] of r.idx[2]!) {
+          if (start >= ttaViews) continue;
+          want(blob, offset, tta, (i * ttaViews + start) * dim, Math.min(count, ttaViews - start));
+        }
+      }
     });
     for (const [blob, parts] of plan) {
       const bytes = this.block(blob);
@@ -530,6 +560,7 @@ export class FeatureCache {
       views,
       aug,
       clean,
+      ...(tta ? { tta, ttaViews } : {}),
     };
   }
 
@@ -541,8 +572,8 @@ export class FeatureCache {
     const meta = this.meta();
     if (!meta) return;
     const dim = meta.fingerprint.dim;
-    const byBlob = new Map<number, { hash: string; kind: 'aug' | 'clean'; start: number; offset: number; views: number }[]>();
-    const add = (blob: number, rec: { hash: string; kind: 'aug' | 'clean'; start: number; offset: number; views: number }) => {
+    const byBlob = new Map<number, { hash: string; kind: FeatureKind; start: number; offset: number; views: number }[]>();
+    const add = (blob: number, rec: { hash: string; kind: FeatureKind; start: number; offset: number; views: number }) => {
       let list = byBlob.get(blob);
       if (!list) byBlob.set(blob, (list = []));
       list.push(rec);
@@ -550,6 +581,7 @@ export class FeatureCache {
     for (const { key: hash, value } of this.featuresDb.getRange()) {
       for (const [start, views, blob, offset] of value[0]) add(blob, { hash, kind: 'aug', start, offset, views });
       if (value[1]) add(value[1][0], { hash, kind: 'clean', start: 0, offset: value[1][1], views: 1 });
+      for (const [start, views, blob, offset] of value[2] ?? []) add(blob, { hash, kind: 'tta', start, offset, views });
     }
     for (const blob of [...byBlob.keys()].sort((a, b) => a - b)) {
       const bytes = this.block(blob);
@@ -623,7 +655,9 @@ function validateFingerprint(fp: Fingerprint): void {
     fp &&
     typeof fp.arch === 'string' &&
     typeof fp.weightsSha256 === 'string' &&
-    (fp.preset === 'seed' || fp.preset === 'standard') &&
+    (fp.preset === 'seed' || fp.preset === 'standard' || fp.preset === 'probe') &&
+    (fp.pool === undefined || (Array.isArray(fp.pool) && fp.pool.length > 0 && fp.pool.every((p) => typeof p === 'string'))) &&
+    (fp.layers === undefined || (Array.isArray(fp.layers) && fp.layers.length > 0 && fp.layers.every((l) => Number.isInteger(l)))) &&
     Number.isInteger(fp.inputSize) && fp.inputSize > 0 &&
     Number.isInteger(fp.transformVersion) &&
     Number.isInteger(fp.seed) &&
@@ -633,7 +667,7 @@ function validateFingerprint(fp: Fingerprint): void {
 
 function validateFeature(f: FeatureRecord, dim: number): void {
   if (!isSha256Hex(f.hash)) throw new CallerError(`commit: feature hash "${f.hash}" is not a sha256 hex digest`);
-  if (f.kind !== 'aug' && f.kind !== 'clean') throw new CallerError(`commit: feature kind must be aug or clean, got ${String(f.kind)}`);
+  if (f.kind !== 'aug' && f.kind !== 'clean' && f.kind !== 'tta') throw new CallerError(`commit: feature kind must be aug, clean or tta, got ${String(f.kind)}`);
   if (!Number.isInteger(f.start) || f.start < 0) throw new CallerError(`commit: feature start must be a non-negative integer, got ${f.start}`);
   if (!(f.data instanceof Float32Array) || f.data.length === 0 || f.data.length % dim !== 0) {
     throw new CallerError(`commit: features of ${f.hash} must be a non-empty Float32Array of n*${dim} floats`);

@@ -3,7 +3,7 @@
 // depend on sort stability.
 import type { SplitFeatures } from '../cache/types.js';
 import { checkHeadFits, headLogits, logSumExp, type Head } from '../train/head.js';
-import { evalRows } from '../train/loop.js';
+import { evalViewCount, evalViewRows, meanOverViews } from '../train/eval-views.js';
 
 export interface ClassStats {
   label: string;
@@ -136,6 +136,8 @@ export function evaluateScores(scores: ArrayLike<number>, labels: ArrayLike<numb
 export function evaluateHead(head: Head, features: SplitFeatures, classes: string[], source = 'head'): EvalResult {
   checkHeadFits(head, source, { dim: features.dim, classes, what: `the ${features.split} split` });
   const n = features.labels.length;
-  const logits = headLogits(head, evalRows(features), n);
+  // Test-time views: the logits of an image's views are averaged (the clean view alone when it has none).
+  const views = evalViewCount(features);
+  const logits = meanOverViews(headLogits(head, evalViewRows(features), n * views), n, views, classes.length);
   return evaluateScores(logits, features.labels, classes, 'logits');
 }

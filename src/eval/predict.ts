@@ -5,6 +5,7 @@ import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 import { embedImages } from '../extract/embed-images.js';
 import { headLogits, softmaxRows, type HeadFile } from '../train/head.js';
+import { meanOverViews } from '../train/eval-views.js';
 import { loadRun } from './command.js';
 import { openRunBackbone } from './run-backbone.js';
 
@@ -45,14 +46,17 @@ export async function runPredict(a: PredictArgs): Promise<number> {
   };
 
   try {
-    for await (const chunk of embedImages(a.images, { engine: bb.engine, preset, norm })) {
+    // The preset's test-time views, as the head's cache holds them for val: their logits are averaged.
+    const views = 1 + preset.testViews;
+    for await (const chunk of embedImages(a.images, { engine: bb.engine, preset, norm, testViews: true })) {
       for (const r of chunk) {
         let p: Prediction;
         if ('error' in r) {
           failed++;
           p = { image: r.path, error: r.error };
         } else {
-          p = { image: r.path, top: topK(softmaxRows(headLogits(head, r.features, 1), 1, nc), head.classes, a.top) };
+          const logits = meanOverViews(headLogits(head, r.views ?? r.features, views), 1, views, nc);
+          p = { image: r.path, top: topK(softmaxRows(logits, 1, nc), head.classes, a.top) };
         }
         results.push(p);
         print(p);

@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { openBackbone, type OpenedBackbone } from '../extract/backbone/index.js';
 import { makeNormLut, type NormLut } from '../extract/normalize.js';
 import { getPreset, type Preset } from '../extract/presets.js';
+import { fingerprintFeatures } from '../cache/fingerprint.js';
 
 export interface RunBackbone {
   bb: OpenedBackbone;
@@ -40,12 +41,12 @@ async function weightsFromHint(cacheDir: string | undefined, sha256: string): Pr
  */
 export async function openRunBackbone(fp: Fingerprint | null, headDim: number, source: string, a: Partial<BackboneArgs>, cacheDir?: string): Promise<RunBackbone> {
   if (!fp) throw new UserError(`${source} records no cache fingerprint, so the backbone it was trained on is unknown; retrain it with viewprobe train`);
-  const preset = getPreset(fp.preset);
+  const preset = getPreset(fp.preset, fp.preset === 'seed' ? {} : { size: fp.inputSize });
   if (preset.inputSize !== fp.inputSize || preset.transformVersion !== fp.transformVersion) {
     throw new UserError(`${source} was trained on preset ${fp.preset} v${fp.transformVersion} at ${fp.inputSize}px; this viewprobe has v${preset.transformVersion} at ${preset.inputSize}px: re-extract and retrain`);
   }
   const weights = a.weights ?? (await weightsFromHint(cacheDir, fp.weightsSha256));
-  const bb = await openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads });
+  const bb = await openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads, features: fingerprintFeatures(fp) });
   try {
     if (bb.weightsSha256 !== fp.weightsSha256) {
       throw new UserError(`weights ${bb.weightsPath} (sha256 ${bb.weightsSha256.slice(0, 12)}…) are not the ones ${source} was trained on (sha256 ${fp.weightsSha256.slice(0, 12)}…); pass those with --weights FILE`);

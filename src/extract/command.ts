@@ -9,7 +9,8 @@ import { log, printJson } from '../log.js';
 import { openBackbone } from './backbone/index.js';
 import { defaultBatch } from './backbone/engine.js';
 import { makeNormLut } from './normalize.js';
-import { getPreset } from './presets.js';
+import { getPreset, type PresetName } from './presets.js';
+import { featureSpecFor } from './feature-options.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from './pipeline.js';
 import { progressReporter } from './progress.js';
 import { writeWeightsHint } from '../eval/run-backbone.js';
@@ -20,7 +21,12 @@ export interface ExtractArgs {
   cache: string;
   views: number;
   cleanView: boolean;
-  preset: 'seed' | 'standard';
+  preset: PresetName;
+  /** Network input side (standard and probe presets). */
+  size?: number;
+  /** --pool avg|gem|avg,gem and --layers 4|3,4: the pooled features (default: the preset's). */
+  pool?: string;
+  layers?: string;
   batch?: number;
   seed: number;
   concurrency?: number;
@@ -67,8 +73,9 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   const classes = (train ?? val)!.classes;
   for (const d of [train, val]) for (const w of d?.warnings ?? []) log(`warning: ${w}`);
 
-  const preset = getPreset(a.preset);
-  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false });
+  const preset = getPreset(a.preset, { size: a.size });
+  const features = featureSpecFor(preset, a);
+  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false, features });
   let cache: FeatureCache | undefined;
   let stopRequested = false;
   const onSignal = () => {
@@ -81,13 +88,13 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     cache = await FeatureCache.open(resolve(a.cache), { exclusive: true });
     const fp: Fingerprint = {
       arch: bb.arch, weightsSha256: bb.weightsSha256, preset: preset.name, inputSize: preset.inputSize,
-      transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim,
+      transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim, pool: features.pool, layers: features.layers,
     };
     await cache.ensureFingerprint(fp, classes);
     await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
     const jobs: SplitJob[] = [];
     if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView });
-    if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true });
+    if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true, tta: true });
     if (!shard) for (const j of jobs) await cache.pruneMembers(j.split, new Set(j.items.map((i) => i.path)));
 
     process.once('SIGINT', onSignal);

@@ -6,6 +6,7 @@ import { openBackbone } from './backbone/index.js';
 import { embedImages } from './embed-images.js';
 import { makeNormLut } from './normalize.js';
 import { getPreset, type PresetName } from './presets.js';
+import { featureSpecFor } from './feature-options.js';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 
@@ -17,6 +18,9 @@ export interface EmbedArgs {
   device?: DeviceChoice;
   threads?: number;
   preset?: PresetName;
+  size?: number;
+  pool?: string;
+  layers?: string;
   json?: boolean;
 }
 
@@ -37,8 +41,9 @@ export interface EmbedResult {
 
 export async function runEmbed(opts: EmbedArgs): Promise<number> {
   if (!opts.images?.length) throw new UserError('name at least one image');
-  const preset = getPreset(opts.preset ?? 'seed');
+  const preset = getPreset(opts.preset ?? 'seed', { size: opts.size });
   const bb = await openBackbone({
+    features: featureSpecFor(preset, opts),
     ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
     ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),
     ...(opts.engine !== undefined ? { engine: opts.engine } : {}),

@@ -16,7 +16,7 @@ import type { NormLut } from './normalize.js';
 import type { Preset } from './presets.js';
 import type { RgbImage } from './decode.js';
 import { decodeImage, readImageFile } from './decode.js';
-import type { FeatureCache } from '../cache/store.js';
+import type { FeatureCache, FeatureKind } from '../cache/store.js';
 import type { Failure, Member } from '../cache/types.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { hashBytes } from '../data/hash.js';
@@ -29,6 +29,8 @@ export interface SplitJob {
   views: number;
   /** Keep the eval-transform view too. */
   clean: boolean;
+  /** Also the preset's extra test-time views (val and eval images of a preset that has them). */
+  tta?: boolean;
 }
 
 export interface ExtractOptions {
@@ -82,7 +84,7 @@ export interface ExtractSummary {
 /** Features of one image and kind being gathered across batches, committed once complete. */
 interface Pending {
   hash: string;
-  kind: 'aug' | 'clean';
+  kind: FeatureKind;
   start: number;
   count: number;
   filled: number;
@@ -120,6 +122,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
   // Which (hash, kind) views are already claimed by this run, so identical files are extracted once.
   const claimedAug = new Map<string, number>();
   const claimedClean = new Set<string>();
+  const claimedTta = new Map<string, number>();
   const seen = new Set<string>();
 
   // --- the batch buffers: one being filled, the others with the engine ----------------------------
@@ -215,7 +218,8 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
 
   const processItem = async (job: SplitJob, item: DatasetItem) => {
     if (stop() || failure) return;
-    const wantViews = job.views + (job.clean ? 1 : 0);
+    const wantTta = job.tta ? preset.testViews : 0;
+    const wantViews = job.views + (job.clean ? 1 : 0) + wantTta;
     summary.views += wantViews;
     let bytes: Buffer;
     try {
@@ -240,7 +244,10 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
     if (augTo > augFrom) claimedAug.set(hash, augTo);
     const needClean = job.clean && !cache.hasClean(hash) && !claimedClean.has(hash);
     if (needClean) claimedClean.add(hash);
-    const newViews = (augTo - augFrom) + (needClean ? 1 : 0);
+    const haveTta = Math.max(cache.ttaViews(hash), claimedTta.get(hash) ?? 0);
+    const ttaFrom = haveTta, ttaTo = Math.max(haveTta, wantTta);
+    if (ttaTo > ttaFrom) claimedTta.set(hash, ttaTo);
+    const newViews = (augTo - augFrom) + (needClean ? 1 : 0) + (ttaTo - ttaFrom);
     summary.alreadyCached += Math.max(0, wantViews - newViews);
     if (newViews === 0) {
       doneMembers.push(member);
@@ -256,24 +263,30 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
       // Give the claims back so that a duplicate path of the same bytes does not wait on nothing.
       if (augTo > augFrom) claimedAug.set(hash, augFrom);
       if (needClean) claimedClean.delete(hash);
+      if (ttaTo > ttaFrom) claimedTta.set(hash, ttaFrom);
       recordFailure(job.split, item.path, e);
       return;
     }
 
     const task: ImageTask = { member, open: 0 };
-    const mk = (kind: 'aug' | 'clean', start: number, count: number): Pending => {
+    const mk = (kind: FeatureKind, start: number, count: number): Pending => {
       const p: Pending = { hash, kind, start, count, filled: 0, data: new Float32Array(count * dim), owner: task };
       task.open++;
       return p;
     };
     const augP = augTo > augFrom ? mk('aug', augFrom, augTo - augFrom) : undefined;
     const cleanP = needClean ? mk('clean', 0, 1) : undefined;
+    const ttaP = ttaTo > ttaFrom ? mk('tta', ttaFrom, ttaTo - ttaFrom) : undefined;
 
     await serially(async () => {
-      if (cleanP) {
+      if (cleanP || ttaP) {
         const ev = preset.evalImage(decoded);
         if (stop()) return;
-        await addView((out, off) => preset.renderEval(ev, norm, out, off), { pending: cleanP, index: 0 });
+        if (cleanP) await addView((out, off) => preset.renderEval(ev, norm, out, off), { pending: cleanP, index: 0 });
+        for (let t = ttaFrom; ttaP && t < ttaTo; t++) {
+          if (stop() || failure) return;
+          await addView((out, off) => preset.renderTestView(ev, t, norm, out, off), { pending: ttaP, index: t - ttaFrom });
+        }
       }
       if (augP) {
         const prepared = preset.prepareTrain(decoded);
@@ -290,7 +303,7 @@ export async function extractFeatures(jobs: SplitJob[], o: ExtractOptions): Prom
   const timer = o.onProgress ? setInterval(report, 1000) : undefined;
   try {
     for (const job of jobs) {
-      const limit = pLimit(o.concurrency ?? defaultConcurrency(batchSize, job.views + (job.clean ? 1 : 0)));
+      const limit = pLimit(o.concurrency ?? defaultConcurrency(batchSize, job.views + (job.clean ? 1 : 0) + (job.tta ? preset.testViews : 0)));
       await Promise.all(job.items.map((item) => limit(() => processItem(job, item))));
     }
     await serially(async () => {});

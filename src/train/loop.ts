@@ -8,6 +8,7 @@ import { cloneHead, initHead, type Head } from './head.js';
 import { JsHeadMath, type Batch, type HeadMath } from './math.js';
 import { Rng, Stream, permutation } from './random.js';
 import { stepLr } from './schedule.js';
+import { evalViewCount, evalViewRows, meanOverViews } from './eval-views.js';
 
 /** Which cached views of a training image an epoch may pick: augmented, clean (eval transform), or either. */
 export type ViewMode = 'aug' | 'clean' | 'all';
@@ -189,7 +190,8 @@ export async function trainHead(
   const nVal = rowCount(val);
   const d = train.dim;
   const k = train.views;
-  const valX = evalRows(val);
+  // With test-time views, the mean feature: for this plain linear head, the same as averaging logits.
+  const valX = meanOverViews(evalViewRows(val), nVal, evalViewCount(val), d);
 
   const init = initHead(classes, d, o.seed);
   const math = await makeMath(o, init, train);

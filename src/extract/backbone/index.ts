@@ -9,6 +9,7 @@ import type { DeviceChoice, Engine, EngineChoice, Preprocess } from './engine.js
 import { createOnnxEngine, onnxCudaAvailable } from './onnx.js';
 import { readSafetensors } from './safetensors.js';
 import { buildResNet, type FoldedResNet } from './spec.js';
+import { DEFAULT_FEATURES, type FeatureSpec } from './features.js';
 import type { TfjsEngine } from './tfjs.js';
 import { resolveWeights } from './weights.js';
 
@@ -22,6 +23,8 @@ export interface BackboneOptions {
   threads?: number;
   /** Also build the ImageNet logits output (engine.logits), when the weights have fc. */
   logits?: boolean;
+  /** What the features concatenate (default: average pool of layer4). */
+  features?: FeatureSpec;
   quiet?: boolean;
 }
 
@@ -73,7 +76,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
   // The raw tensors are no longer needed once folded; let them go before the engine copies weights.
   file.tensors.clear();
 
-  const attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
+  const attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits, opts.features ?? DEFAULT_FEATURES);
   const skipped: string[] = [];
   let engine: Engine | undefined;
   for (const a of attempts) {
@@ -118,7 +121,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
   return {
     engine,
     arch: net.variant.arch,
-    dim: net.dim,
+    dim: engine.dim,
     preprocess: net.variant.preprocess,
     weightsPath: resolved.path,
     weightsSha256: file.sha256,
@@ -127,26 +130,26 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
 }
 
 /** The engines to try, best first, for an --engine/--device choice. */
-function engineAttempts(net: FoldedResNet, engine: EngineChoice, device: DeviceChoice, threads: number, logits: boolean): Attempt[] {
+function engineAttempts(net: FoldedResNet, engine: EngineChoice, device: DeviceChoice, threads: number, logits: boolean, features: FeatureSpec): Attempt[] {
   const onnxCuda: Attempt = {
     label: 'onnx cuda',
     unavailable: async () => ((await onnxCudaAvailable())
       ? undefined
       : 'onnxruntime-node has no CUDA EP here; install it with ONNXRUNTIME_NODE_INSTALL=cuda12'),
-    create: () => createOnnxEngine(net, { device: 'cuda', threads, logits }),
+    create: () => createOnnxEngine(net, { device: 'cuda', threads, logits, features }),
   };
   const onnxCpu: Attempt = {
     label: 'onnx cpu',
-    create: () => createOnnxEngine(net, { device: 'cpu', threads, logits }),
+    create: () => createOnnxEngine(net, { device: 'cpu', threads, logits, features }),
   };
   const tfjsGpu: Attempt = {
     label: 'tfjs-node-gpu',
     unavailable: async () => (installed('@tensorflow/tfjs-node-gpu') ? undefined : '@tensorflow/tfjs-node-gpu is not installed'),
-    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node-gpu'], threads, logits }),
+    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node-gpu'], threads, logits, features }),
   };
   const tfjsCpu: Attempt = {
     label: 'tfjs cpu',
-    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node', 'wasm', 'cpu'], threads, logits }),
+    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node', 'wasm', 'cpu'], threads, logits, features }),
   };
   const gpu = { onnx: [onnxCuda], tfjs: [tfjsGpu], auto: [onnxCuda, tfjsGpu] }[engine];
   // On CPU, onnxruntime is ~10x faster than tfjs wasm here (bench/engines.mjs).

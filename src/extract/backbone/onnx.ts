@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { RunReply, RunRequest, WorkerInit } from './onnx-worker.js';
 import type { Engine } from './engine.js';
 import type { FoldedConv, FoldedResNet } from './spec.js';
+import { DEFAULT_FEATURES, GEM_EPS, featureDim, featureTaps, gemExponent, stageChannels, stageEnds, type FeatureSpec } from './features.js';
 
 const { onnx } = onnxProto;
 type NodeArgs = { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, number | number[]> };
@@ -16,8 +17,17 @@ type NodeArgs = { op: string; inputs: string[]; outputs: string[]; attrs?: Recor
 /** Opset 13 covers every op used here and is supported by every onnxruntime of the last years. */
 const OPSET = 13;
 
-/** Serialises the network as an ONNX ModelProto. `logits` adds a second output through fc. */
-export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {}): Uint8Array {
+export interface OnnxModelOptions {
+  /** A second output, `logits`, through fc (on the average pool of layer4, whatever `features` is). */
+  logits?: boolean;
+  /** What the `features` output concatenates (default: average pool of layer4). */
+  features?: FeatureSpec;
+  /** Extra outputs `layer<N>.map` (NCHW feature maps of those stages), for tests that pool by hand. */
+  maps?: number[];
+}
+
+/** Serialises the network as an ONNX ModelProto: output `features` (see OnnxModelOptions). */
+export function buildOnnxModel(net: FoldedResNet, opts: OnnxModelOptions = {}): Uint8Array {
   const nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   const inits: InstanceType<typeof onnx.TensorProto>[] = [];
   let nodeId = 0;
@@ -66,8 +76,34 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
     const sum = node({ op: 'Add', inputs: [y, shortcut], outputs: [`${b.name}.add`] });
     x = node({ op: 'Relu', inputs: [sum], outputs: [`${b.name}.out`] });
   }
-  const pooled = node({ op: 'GlobalAveragePool', inputs: [x], outputs: ['pooled'] });
-  node({ op: 'Flatten', inputs: [pooled], outputs: ['features'], attrs: { axis: 1 } });
+  const spec = opts.features ?? DEFAULT_FEATURES;
+  const ends = stageEnds(net.blocks);
+  const stageMap = (layer: number): string => {
+    const end = ends.get(layer);
+    if (!end) throw new Error(`${net.variant.arch} has no layer${layer}`);
+    return `${end}.out`;
+  };
+  // Every pooling ends as an N x C x 1 x 1 tensor; avg of layer4 keeps the name 'pooled' (fc reads it).
+  const pool = (layer: number, p: string): string => {
+    const map = stageMap(layer);
+    const tag = `layer${layer}.${p}`;
+    if (p === 'avg') return node({ op: 'GlobalAveragePool', inputs: [map], outputs: [layer === 4 ? 'pooled' : `${tag}.pooled`] });
+    const e = gemExponent(p)!;
+    const eps = init(`${tag}.eps`, [], Float32Array.of(GEM_EPS));
+    const pw = init(`${tag}.p`, [], Float32Array.of(e));
+    const inv = init(`${tag}.invp`, [], Float32Array.of(1 / e));
+    const clipped = node({ op: 'Clip', inputs: [map, eps], outputs: [`${tag}.clip`] });
+    const powered = node({ op: 'Pow', inputs: [clipped, pw], outputs: [`${tag}.pow`] });
+    const mean = node({ op: 'GlobalAveragePool', inputs: [powered], outputs: [`${tag}.mean`] });
+    return node({ op: 'Pow', inputs: [mean, inv], outputs: [`${tag}.pooled`] });
+  };
+  const taps = featureTaps(spec, stageChannels(net.blocks));
+  const pooledTaps = taps.map((t) => pool(t.layer, t.pool));
+  const joined = pooledTaps.length === 1
+    ? pooledTaps[0]!
+    : node({ op: 'Concat', inputs: pooledTaps, outputs: ['concat'], attrs: { axis: 1 } });
+  node({ op: 'Flatten', inputs: [joined], outputs: ['features'], attrs: { axis: 1 } });
+  const dim = featureDim(spec, stageChannels(net.blocks));
 
   const float = (name: string, dims: (number | string)[]) => onnx.ValueInfoProto.create({
     name,
@@ -80,12 +116,18 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
       }),
     }),
   });
-  const outputs = [float('features', ['N', net.dim])];
+  const outputs = [float('features', ['N', dim])];
   if (opts.logits && net.fc) {
+    const avg4 = taps.some((t) => t.layer === 4 && t.pool === 'avg') ? 'pooled' : pool(4, 'avg');
+    const flat = node({ op: 'Flatten', inputs: [avg4], outputs: ['pooled.flat'], attrs: { axis: 1 } });
     const w = init('fc.w', [net.fc.classes, net.dim], net.fc.weight);
     const b = init('fc.b', [net.fc.classes], net.fc.bias);
-    node({ op: 'Gemm', inputs: ['features', w, b], outputs: ['logits'], attrs: { transB: 1 } });
+    node({ op: 'Gemm', inputs: [flat, w, b], outputs: ['logits'], attrs: { transB: 1 } });
     outputs.push(float('logits', ['N', net.fc.classes]));
+  }
+  for (const layer of opts.maps ?? []) {
+    const m = node({ op: 'Identity', inputs: [stageMap(layer)], outputs: [`layer${layer}.map`] });
+    outputs.push(float(m, ['N', stageChannels(net.blocks)[layer - 1]!, 'h', 'w']));
   }
 
   const model = onnx.ModelProto.create({
@@ -115,6 +157,8 @@ export interface OnnxEngineOptions {
   /** Batches each worker holds at once (default 2: the next one waits in the worker, not here). */
   queueDepth?: number;
   logits?: boolean;
+  /** What the features concatenate (default: average pool of layer4). */
+  features?: FeatureSpec;
   /** Extra session options, for benchmarks that compare settings. */
   session?: Ort.InferenceSession.SessionOptions;
 }
@@ -170,7 +214,8 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     logSeverityLevel: 3,
     ...opts.session,
   };
-  const model = buildOnnxModel(net, { logits: withLogits });
+  const features = opts.features ?? DEFAULT_FEATURES;
+  const model = buildOnnxModel(net, { logits: withLogits, features });
   const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
   // Each worker gets its share of the cores (the remainder goes to the first ones).
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
@@ -190,7 +235,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     device: opts.device,
     threads,
     parallel: workers * depth,
-    dim: net.dim,
+    dim: featureDim(features, stageChannels(net.blocks)),
     allocInput: (floats) => new Float32Array(new SharedArrayBuffer(floats * 4)),
     embed: (input, n, h, w) => run('features', input, n, h, w),
     ...(withLogits ? { logits: (input: Float32Array, n: number, h: number, w: number) => run('logits', input, n, h, w) } : {}),
