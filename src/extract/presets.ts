@@ -192,6 +192,11 @@ export function standardViewImage(prepared: RgbImage, p: StandardViewParams, siz
   return resizeCrop(prepared, c.left, c.top, c.width, c.height, size, size);
 }
 
+/** torchvision's resized_crop(box -> size x size, BILINEAR), mirrored when `flip`, normalised into `out`. */
+export function renderCropView(img: RgbImage, c: CropRect, size: number, flip: boolean, norm: NormLut, out: Float32Array, offset: number): void {
+  normalizeFlipInto(resizeCrop(img, c.left, c.top, c.width, c.height, size, size), flip, norm, out, offset);
+}
+
 /** torchvision's eval transform at `size`: Resize(floor(size / 0.875)) + CenterCrop(size). */
 export function centreEvalImage(img: RgbImage, size: number): RgbImage {
   return centerCrop(resizeShortSide(img, evalResizeFor(size)), size);
@@ -208,7 +213,7 @@ export function rrcPreset(name: PresetName, size: number, scale: readonly [numbe
     viewParams: standardViewParams,
     renderTrainView(prepared, params, norm, out, offset) {
       if (params.kind !== 'standard') throw new TypeError(`${name} preset given ${params.kind} view parameters`);
-      normalizeFlipInto(standardViewImage(prepared, params, size, scale), params.hflip, norm, out, offset);
+      renderCropView(prepared, randomResizedCrop(params, prepared.width, prepared.height, scale), size, params.hflip, norm, out, offset);
     },
     renderEval: (evalImg, norm, out, offset) => renderEvalChecked(size, evalImg, norm, out, offset),
     testViews: 0,
