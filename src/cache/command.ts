@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
-import { describeFeatures } from '../extract/backbone/features.js';
+import { describeFeatures } from '../feature-spec.js';
 import { describeDifferences, diffFingerprints, fingerprintFeatures } from './fingerprint.js';
 import { FeatureCache, type CacheInfo } from './store.js';
 import type { Failure, Fingerprint, Member } from './types.js';

@@ -2,7 +2,7 @@
 // JSON, so the same settings give the same id on every machine (shards of one run can be merged), and
 // a refusal message can say which setting differs instead of showing two opaque ids.
 import { createHash } from 'node:crypto';
-import { DEFAULT_FEATURES, type FeatureSpec } from '../extract/backbone/features.js';
+import { DEFAULT_FEATURES, type FeatureSpec } from '../feature-spec.js';
 import type { Fingerprint } from './types.js';
 
 /** JSON with object keys sorted at every level and no whitespace: one text per value. */

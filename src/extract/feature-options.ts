@@ -1,6 +1,6 @@
 // The pooled-feature options of extract and embed (--pool, --layers), resolved against a preset's
 // defaults. They change every feature, so they are part of the cache fingerprint (absent = avg of layer4).
-import { DEFAULT_FEATURES, parseLayers, parsePool, type FeatureSpec } from './backbone/features.js';
+import { DEFAULT_FEATURES, parseLayers, parsePool, type FeatureSpec } from '../feature-spec.js';
 import type { Preset } from './presets.js';
 
 export function featureSpecFor(preset: Preset, a: { pool?: string; layers?: string }): FeatureSpec {

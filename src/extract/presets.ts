@@ -16,7 +16,7 @@ import {
   viewKey,
 } from './augment.js';
 import { resizeBilinear, resizeCrop, resizeShortSide } from './resize.js';
-import type { FeatureSpec } from './backbone/features.js';
+import type { FeatureSpec } from '../feature-spec.js';
 import { UserError } from '../errors.js';
 import { probePreset } from './probe.js';
 

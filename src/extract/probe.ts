@@ -4,7 +4,7 @@
 // far from those of the whole dish it is tested on) plus a horizontal flip; the eval view is the
 // standard Resize + CenterCrop; the test-time view is that eval view mirrored, whose logits eval and
 // predict average with the clean view's.
-import type { FeatureSpec } from './backbone/features.js';
+import type { FeatureSpec } from '../feature-spec.js';
 import { normalizeFlipInto, rrcPreset, type Preset } from './presets.js';
 
 /** What `--preset probe` means unless --size, --pool or --layers say otherwise. */

@@ -9,7 +9,7 @@ import type { DeviceChoice, Engine, EngineChoice, Preprocess } from './engine.js
 import { createOnnxEngine, onnxCudaAvailable } from './onnx.js';
 import { readSafetensors } from './safetensors.js';
 import { buildResNet, type FoldedResNet } from './spec.js';
-import { DEFAULT_FEATURES, type FeatureSpec } from './features.js';
+import { DEFAULT_FEATURES, type FeatureSpec } from '../../feature-spec.js';
 import type { TfjsEngine } from './tfjs.js';
 import { resolveWeights } from './weights.js';
 

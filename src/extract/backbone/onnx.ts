@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { RunReply, RunRequest, WorkerInit } from './onnx-worker.js';
 import type { Engine } from './engine.js';
 import type { FoldedConv, FoldedResNet } from './spec.js';
-import { DEFAULT_FEATURES, GEM_EPS, featureDim, featureTaps, gemExponent, stageChannels, stageEnds, type FeatureSpec } from './features.js';
+import { DEFAULT_FEATURES, GEM_EPS, featureDim, featureTaps, gemExponent, stageChannels, stageEnds, type FeatureSpec } from '../../feature-spec.js';
 
 const { onnx } = onnxProto;
 type NodeArgs = { op: string; inputs: string[]; outputs: string[]; attrs?: Record<string, number | number[]> };

@@ -5,7 +5,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { loadTf, type LoadedTf, type TfBackendName } from '../../tfjs.js';
 import type { Engine } from './engine.js';
 import type { FoldedConv, FoldedResNet } from './spec.js';
-import { DEFAULT_FEATURES, GEM_EPS, featureDim, featureTaps, gemExponent, stageChannels, type FeatureSpec } from './features.js';
+import { DEFAULT_FEATURES, GEM_EPS, featureDim, featureTaps, gemExponent, stageChannels, type FeatureSpec } from '../../feature-spec.js';
 
 export interface TfjsEngineOptions {
   /** Backends to try, in order (see src/tfjs.ts). */

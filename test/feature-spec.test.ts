@@ -5,18 +5,18 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { UserError } from '../../../src/errors.js';
+import { UserError } from '../src/errors.js';
 import {
   DEFAULT_FEATURES, GEM_EPS, describeFeatures, featureDim, featureTaps, isDefaultFeatures, parseLayers, parsePool, stageChannels,
   type FeatureSpec,
-} from '../../../src/extract/backbone/features.js';
-import { buildOnnxModel, createOnnxEngine } from '../../../src/extract/backbone/onnx.js';
-import { readSafetensors } from '../../../src/extract/backbone/safetensors.js';
-import { buildResNet, type FoldedResNet } from '../../../src/extract/backbone/spec.js';
-import { createTfjsEngine } from '../../../src/extract/backbone/tfjs.js';
-import type { Engine } from '../../../src/extract/backbone/engine.js';
-import { describeShared } from '../../helpers/shared.js';
-import { PHOTOS, reference, referenceBatch, relErr, row, topK, weightsPath } from './reference.js';
+} from '../src/feature-spec.js';
+import { buildOnnxModel, createOnnxEngine } from '../src/extract/backbone/onnx.js';
+import { readSafetensors } from '../src/extract/backbone/safetensors.js';
+import { buildResNet, type FoldedResNet } from '../src/extract/backbone/spec.js';
+import { createTfjsEngine } from '../src/extract/backbone/tfjs.js';
+import type { Engine } from '../src/extract/backbone/engine.js';
+import { describeShared } from './helpers/shared.js';
+import { PHOTOS, reference, referenceBatch, relErr, row, topK, weightsPath } from './extract/backbone/reference.js';
 
 describe('feature options', () => {
   it('parse --pool and --layers into one spelling each', () => {
@@ -54,7 +54,7 @@ describe('feature options', () => {
 interface PoolRef {
   photos: Record<string, Record<string, { first64: number[]; norm: number; dim: number }>>;
 }
-const poolRef = (): PoolRef => JSON.parse(readFileSync(new URL('./fixtures/pool-reference.json', import.meta.url), 'utf8')) as PoolRef;
+const poolRef = (): PoolRef => JSON.parse(readFileSync(new URL('./extract/backbone/fixtures/pool-reference.json', import.meta.url), 'utf8')) as PoolRef;
 
 function norm(a: ArrayLike<number>): number {
   let s = 0;

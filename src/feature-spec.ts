@@ -3,7 +3,7 @@
 // (generalised mean, Radenović et al.: (mean x^p)^(1/p), p = 3) and the concatenation of pooled
 // features of several stages (DINOv2's linear eval concatenates layers). The feature vector is the
 // concatenation, for each layer in order, of each pooling of that layer's output, in order.
-import { UserError } from '../../errors.js';
+import { UserError } from './errors.js';
 
 /** 'avg', or 'gem<p>' (generalised mean with exponent p, e.g. 'gem3'). */
 export type Pooling = string;
