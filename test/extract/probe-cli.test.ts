@@ -1,5 +1,5 @@
 // The probe flow through the real CLI on ../shared/data/tiny with the random ResNet18: extract
-// --preset probe records GeM of layer4 in the fingerprint and stores the test-time view of each val
+// --preset probe --pool gem records GeM in the fingerprint and stores the test-time view of each val
 // image; train and eval use the average over the views; eval --data and predict extract and average
 // the same views; --pool/--layers override the preset's features.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,10 +15,10 @@ import { describeShared, sharedPath } from '../helpers/shared.js';
 const tmp = mkdtempSync(join(tmpdir(), 'vp-probe-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-it('the probe preset asks for GeM of layer4 unless --pool/--layers say otherwise', () => {
+it('the probe preset asks for the average pool of layer4 unless --pool/--layers say otherwise', () => {
   const p = getPreset('probe');
-  expect(featureSpecFor(p, {})).toEqual({ pool: ['gem3'], layers: [4] });
-  expect(featureSpecFor(p, { pool: 'avg' })).toEqual({ pool: ['avg'], layers: [4] });
+  expect(featureSpecFor(p, {})).toEqual({ pool: ['avg'], layers: [4] });
+  expect(featureSpecFor(p, { pool: 'gem' })).toEqual({ pool: ['gem3'], layers: [4] });
   expect(featureSpecFor(getPreset('standard'), { layers: '4,3' })).toEqual({ pool: ['avg'], layers: [4, 3] });
 });
 
@@ -30,7 +30,7 @@ describeShared('probe flow on tiny', ['data/tiny/train.txt', 'weights/resnet18-r
   it('extract, train, eval, eval --data and predict', async () => {
     const s = runCliJson<{ extracted: number; failed: unknown[] }>([
       'extract', '--train', sharedPath('data/tiny/train.txt'), '--val', sharedPath('data/tiny/val.txt'), '--weights', weights,
-      '--engine', 'onnx', '--threads', '2', '--preset', 'probe', '--views', '2', '--size', '96', '--cache', cache,
+      '--engine', 'onnx', '--threads', '2', '--preset', 'probe', '--views', '2', '--size', '96', '--pool', 'gem', '--cache', cache,
     ]);
     expect(s.failed).toEqual([]);
     expect(s.extracted).toBe(24 * (2 + 1) + 12 * 2);
@@ -62,7 +62,7 @@ describeShared('probe flow on tiny', ['data/tiny/train.txt', 'weights/resnet18-r
 
   it('another --pool on the same cache is refused, naming the field', () => {
     const r = runCli(['extract', '--train', sharedPath('data/tiny/train.txt'), '--weights', weights, '--engine', 'onnx',
-      '--preset', 'probe', '--size', '96', '--pool', 'avg', '--views', '1', '--cache', cache]);
+      '--preset', 'probe', '--size', '96', '--views', '1', '--cache', cache]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/pool: this cache holds \["gem3"\], you asked \["avg"\]/);
   });
