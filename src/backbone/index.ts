@@ -11,6 +11,7 @@ import { createOnnxEngine, onnxCudaAvailable } from './onnx.js';
 import { buildQdqModel, type ActivationRanges } from './quantize.js';
 import { readSafetensors } from './safetensors.js';
 import { buildResNet, type FoldedResNet } from './spec.js';
+import { DEFAULT_FEATURES, type FeatureSpec } from '../feature-spec.js';
 import type { TfjsEngine } from './tfjs.js';
 import { resolveWeights } from './weights.js';
 
@@ -24,6 +25,8 @@ export interface BackboneOptions {
   threads?: number;
   /** Also build the ImageNet logits output (engine.logits), when the weights have fc. */
   logits?: boolean;
+  /** What the features concatenate (default: average pool of layer4). */
+  features?: FeatureSpec;
   quiet?: boolean;
   /**
    * int8: the QDQ graph (quantize.ts) with the activation ranges this returns, given the folded
@@ -74,15 +77,16 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
 
   const { net, weightsPath, weightsSha256, metadata } = await loadBackboneNet(opts);
 
+  const features = opts.features ?? DEFAULT_FEATURES;
   let attempts: Attempt[];
   if (opts.int8) {
     // onnxruntime fuses the QDQ graph into its CPU int8 kernels; tfjs has none, and a GPU gains little.
     if (engineChoice === 'tfjs') throw new UserError('--precision int8 runs on the onnx engine only (drop --engine tfjs)');
     if (device === 'cuda') throw new UserError('--precision int8 runs on the CPU only (drop --device cuda)');
-    const model = buildQdqModel(net, await opts.int8(net, weightsSha256), { logits: !!opts.logits });
-    attempts = [{ label: 'onnx cpu int8', create: () => createOnnxEngine(net, { device: 'cpu', threads, logits: !!opts.logits, model }) }];
+    const model = buildQdqModel(net, await opts.int8(net, weightsSha256), { logits: !!opts.logits, features });
+    attempts = [{ label: 'onnx cpu int8', create: () => createOnnxEngine(net, { device: 'cpu', threads, logits: !!opts.logits, model, features }) }];
   } else {
-    attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits);
+    attempts = engineAttempts(net, engineChoice, device, threads, !!opts.logits, features);
   }
   const skipped: string[] = [];
   let engine: Engine | undefined;
@@ -128,7 +132,7 @@ export async function openBackbone(opts: BackboneOptions = {}): Promise<OpenedBa
   return {
     engine,
     arch: net.variant.arch,
-    dim: net.dim,
+    dim: engine.dim,
     preprocess: net.variant.preprocess,
     weightsPath,
     weightsSha256,
@@ -159,26 +163,26 @@ export async function loadBackboneNet(opts: Pick<BackboneOptions, 'weights' | 'b
 }
 
 /** The engines to try, best first, for an --engine/--device choice. */
-function engineAttempts(net: FoldedResNet, engine: EngineChoice, device: DeviceChoice, threads: number, logits: boolean): Attempt[] {
+function engineAttempts(net: FoldedResNet, engine: EngineChoice, device: DeviceChoice, threads: number, logits: boolean, features: FeatureSpec): Attempt[] {
   const onnxCuda: Attempt = {
     label: 'onnx cuda',
     unavailable: async () => ((await onnxCudaAvailable())
       ? undefined
       : 'onnxruntime-node has no CUDA EP here; install it with ONNXRUNTIME_NODE_INSTALL=cuda12'),
-    create: () => createOnnxEngine(net, { device: 'cuda', threads, logits }),
+    create: () => createOnnxEngine(net, { device: 'cuda', threads, logits, features }),
   };
   const onnxCpu: Attempt = {
     label: 'onnx cpu',
-    create: () => createOnnxEngine(net, { device: 'cpu', threads, logits }),
+    create: () => createOnnxEngine(net, { device: 'cpu', threads, logits, features }),
   };
   const tfjsGpu: Attempt = {
     label: 'tfjs-node-gpu',
     unavailable: async () => (installed('@tensorflow/tfjs-node-gpu') ? undefined : '@tensorflow/tfjs-node-gpu is not installed'),
-    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node-gpu'], threads, logits }),
+    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node-gpu'], threads, logits, features }),
   };
   const tfjsCpu: Attempt = {
     label: 'tfjs cpu',
-    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node', 'wasm', 'cpu'], threads, logits }),
+    create: async () => (await import('./tfjs.js')).createTfjsEngine(net, { backends: ['tfjs-node', 'wasm', 'cpu'], threads, logits, features }),
   };
   const gpu = { onnx: [onnxCuda], tfjs: [tfjsGpu], auto: [onnxCuda, tfjsGpu] }[engine];
   // On CPU, onnxruntime is ~10x faster than tfjs wasm here (bench/engines.mjs).

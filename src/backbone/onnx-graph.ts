@@ -3,6 +3,7 @@
 // backbone, head, softmax) are built from one description. Weights go in as raw_data initializers.
 import onnxProto from 'onnx-proto';
 import type { FoldedConv, FoldedResNet } from './spec.js';
+import { DEFAULT_FEATURES, GEM_EPS, isDefaultFeatures, featureDim, featureTaps, gemExponent, stageChannels, stageEnds, type FeatureSpec } from '../feature-spec.js';
 
 const { onnx } = onnxProto;
 
@@ -119,9 +120,10 @@ function valueInfo(name: string, elemType: number, dims: Dim[]) {
 
 /**
  * The backbone from NCHW float32 `x` (already normalised) to `features` [N, dim]: conv1, max-pool,
- * the blocks, global average pool, flatten. Returns the features' name.
+ * the blocks, then the pooled taps of `spec` (default: global average pool of layer4), concatenated
+ * and flattened. Returns the features' name.
  */
-export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, features = 'features'): string {
+export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, features = 'features', spec: FeatureSpec = DEFAULT_FEATURES): string {
   const conv = (x: string, c: FoldedConv, relu: boolean): string => {
     const w = g.init(`${c.conv}.w`, [c.outC, c.inC, c.k, c.k], c.weight);
     const b = g.init(`${c.conv}.b`, [c.outC], c.bias);
@@ -141,15 +143,51 @@ export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, feature
     const sum = g.node('Add', [y, shortcut], [`${b.name}.add`]);
     x = g.node('Relu', [sum], [`${b.name}.out`]);
   }
-  const pooled = g.node('GlobalAveragePool', [x], ['pooled']);
-  return g.node('Flatten', [pooled], [features], { axis: 1 });
+  const taps = featureTaps(spec, stageChannels(net.blocks));
+  const pooled = taps.map((t) => appendPool(g, net, t.layer, t.pool));
+  const joined = pooled.length === 1 ? pooled[0]! : g.node('Concat', pooled, ['concat'], { axis: 1 });
+  return g.node('Flatten', [joined], [features], { axis: 1 });
+}
+
+/** The output of stage `layer` (the last block's `${block}.out`). */
+export function stageMap(net: FoldedResNet, layer: number): string {
+  const end = stageEnds(net.blocks).get(layer);
+  if (!end) throw new Error(`${net.variant.arch} has no layer${layer}`);
+  return `${end}.out`;
+}
+
+/**
+ * One pooling of a stage's map, as an N x C x 1 x 1 tensor; avg of layer4 is named 'pooled' (the
+ * seed's feature, which fc reads). GeM is (mean clip(x, eps)^p)^(1/p).
+ */
+function appendPool(g: OnnxGraph, net: FoldedResNet, layer: number, p: string): string {
+  const map = stageMap(net, layer);
+  const tag = `layer${layer}.${p}`;
+  if (p === 'avg') return g.node('GlobalAveragePool', [map], [layer === 4 ? 'pooled' : `${tag}.pooled`]);
+  const e = gemExponent(p)!;
+  const eps = g.init(`${tag}.eps`, [], Float32Array.of(GEM_EPS));
+  const pw = g.init(`${tag}.p`, [], Float32Array.of(e));
+  const inv = g.init(`${tag}.invp`, [], Float32Array.of(1 / e));
+  const clipped = g.node('Clip', [map, eps], [`${tag}.clip`]);
+  const powered = g.node('Pow', [clipped, pw], [`${tag}.pow`]);
+  const mean = g.node('GlobalAveragePool', [powered], [`${tag}.mean`]);
+  return g.node('Pow', [mean, inv], [`${tag}.pooled`]);
+}
+
+export interface OnnxModelOptions {
+  /** A second output, `logits`, through fc (on the average pool of layer4, whatever `features` is). */
+  logits?: boolean;
+  /** What the `features` output concatenates (default: average pool of layer4). */
+  features?: FeatureSpec;
+  /** Extra outputs `layer<N>.map` (NCHW feature maps of those stages), for tests that pool by hand. */
+  maps?: number[];
 }
 
 /**
  * The engine's model: NHWC float32 `input` [N, H, W, 3] (any size, dynamic batch), transposed to
  * NCHW in the graph, to `features`; `logits` adds a second output through the weights' own fc.
  */
-export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {}): Uint8Array {
+export function buildOnnxModel(net: FoldedResNet, opts: OnnxModelOptions = {}): Uint8Array {
   return onnx.ModelProto.encode(buildOnnxProto(net, opts)).finish();
 }
 
@@ -157,16 +195,23 @@ export function buildOnnxModel(net: FoldedResNet, opts: { logits?: boolean } = {
  * buildOnnxModel's graph as a ModelProto object, so that quantize.ts can rewrite it. Tensor names are
  * stable: 'nchw' (the input), `${conv}.out` / `${conv}.relu`, 'maxpool', `${block}.out`.
  */
-export function buildOnnxProto(net: FoldedResNet, opts: { logits?: boolean } = {}): ModelProto {
+export function buildOnnxProto(net: FoldedResNet, opts: OnnxModelOptions = {}): ModelProto {
+  const spec = opts.features ?? DEFAULT_FEATURES;
   const g = new OnnxGraph();
   g.input('input', DataType.FLOAT, ['N', 'H', 'W', 3]);
   const nchw = g.node('Transpose', ['input'], ['nchw'], { perm: [0, 3, 1, 2] });
-  const features = appendResNet(g, net, nchw);
-  g.output(features, DataType.FLOAT, ['N', net.dim]);
+  const features = appendResNet(g, net, nchw, 'features', spec);
+  g.output(features, DataType.FLOAT, ['N', featureDim(spec, stageChannels(net.blocks))]);
   if (opts.logits && net.fc) {
+    // fc reads the average pool of layer4 whatever the features are; with the default they are it.
+    const avg4 = featureTaps(spec, stageChannels(net.blocks)).some((t) => t.layer === 4 && t.pool === 'avg') ? 'pooled' : appendPool(g, net, 4, 'avg');
+    const fcIn = isDefaultFeatures(spec) ? features : g.node('Flatten', [avg4], ['pooled.flat'], { axis: 1 });
     const w = g.init('fc.w', [net.fc.classes, net.dim], net.fc.weight);
     const b = g.init('fc.b', [net.fc.classes], net.fc.bias);
-    g.output(g.node('Gemm', [features, w, b], ['logits'], { transB: 1 }), DataType.FLOAT, ['N', net.fc.classes]);
+    g.output(g.node('Gemm', [fcIn, w, b], ['logits'], { transB: 1 }), DataType.FLOAT, ['N', net.fc.classes]);
+  }
+  for (const layer of opts.maps ?? []) {
+    g.output(g.node('Identity', [stageMap(net, layer)], [`layer${layer}.map`]), DataType.FLOAT, ['N', stageChannels(net.blocks)[layer - 1]!, 'h', 'w']);
   }
   return g.proto({ name: net.variant.arch });
 }

@@ -9,6 +9,7 @@ import type { RunReply, RunRequest, WorkerInit } from './onnx-worker.js';
 import type { Engine } from './engine.js';
 import { buildOnnxModel } from './onnx-graph.js';
 import type { FoldedResNet } from './spec.js';
+import { DEFAULT_FEATURES, featureDim, stageChannels, type FeatureSpec } from '../feature-spec.js';
 
 export { buildOnnxModel };
 
@@ -24,6 +25,8 @@ export interface OnnxEngineOptions {
   /** Batches each worker holds at once (default 2: the next one waits in the worker, not here). */
   queueDepth?: number;
   logits?: boolean;
+  /** What the features concatenate (default: average pool of layer4). */
+  features?: FeatureSpec;
   /** Extra session options, for benchmarks that compare settings. */
   session?: Ort.InferenceSession.SessionOptions;
   /** A graph built elsewhere from the same net (the int8 one, quantize.ts) instead of the fp32 one. */
@@ -81,7 +84,8 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     logSeverityLevel: 3,
     ...opts.session,
   };
-  const model = opts.model ?? buildOnnxModel(net, { logits: withLogits });
+  const features = opts.features ?? DEFAULT_FEATURES;
+  const model = opts.model ?? buildOnnxModel(net, { logits: withLogits, features });
   const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
   // Each worker gets its share of the cores (the remainder goes to the first ones).
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
@@ -101,7 +105,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     device: opts.device,
     threads,
     parallel: workers * depth,
-    dim: net.dim,
+    dim: featureDim(features, stageChannels(net.blocks)),
     allocInput: (floats) => new Float32Array(new SharedArrayBuffer(floats * 4)),
     embed: (input, n, h, w) => run('features', input, n, h, w),
     ...(withLogits ? { logits: (input: Float32Array, n: number, h: number, w: number) => run('logits', input, n, h, w) } : {}),

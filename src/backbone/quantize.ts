@@ -14,7 +14,7 @@
 // buildCalibrationModel() is the fp32 graph with every point as an extra output.
 import onnxProto from 'onnx-proto';
 import type * as Ort from 'onnxruntime-node';
-import { buildOnnxProto, floatValueInfo, type ModelProto } from './onnx-graph.js';
+import { buildOnnxProto, floatValueInfo, type ModelProto, type OnnxModelOptions } from './onnx-graph.js';
 import type { FoldedResNet } from './spec.js';
 
 const { onnx } = onnxProto;
@@ -112,7 +112,7 @@ function attrInt(name: string, i: number) {
  * The QDQ graph of `net` with these activation ranges. Throws when a point has no range (ranges
  * calibrated on another architecture). `logits` keeps the fp32 fc output, as buildOnnxModel does.
  */
-export function buildQdqModel(net: FoldedResNet, ranges: ActivationRanges, opts: { logits?: boolean } = {}): Uint8Array {
+export function buildQdqModel(net: FoldedResNet, ranges: ActivationRanges, opts: OnnxModelOptions = {}): Uint8Array {
   const proto = buildOnnxProto(net, opts);
   const graph = proto.graph!;
   const points = activationPoints(proto);

@@ -5,12 +5,15 @@ import type * as TF from '@tensorflow/tfjs';
 import { loadTf, type LoadedTf, type TfBackendName } from '../tfjs.js';
 import type { Engine } from './engine.js';
 import type { FoldedConv, FoldedResNet } from './spec.js';
+import { DEFAULT_FEATURES, GEM_EPS, featureDim, featureTaps, gemExponent, stageChannels, type FeatureSpec } from '../feature-spec.js';
 
 export interface TfjsEngineOptions {
   /** Backends to try, in order (see src/tfjs.ts). */
   backends: TfBackendName[];
   threads: number;
   logits?: boolean;
+  /** What the features concatenate (default: average pool of layer4). */
+  features?: FeatureSpec;
 }
 
 interface ConvT {
@@ -51,7 +54,13 @@ export async function createTfjsEngine(net: FoldedResNet, opts: TfjsEngineOption
     bias: keep(tf.tensor1d(c.bias)),
   });
   const stem = convT(net.stem);
-  const blocks = net.blocks.map((b) => ({ convs: b.convs.map(convT), downsample: b.downsample ? convT(b.downsample) : undefined }));
+  const blocks = net.blocks.map((b) => ({
+    stage: Number(/^layer(\d+)\./.exec(b.name)?.[1] ?? 0),
+    convs: b.convs.map(convT),
+    downsample: b.downsample ? convT(b.downsample) : undefined,
+  }));
+  const spec = opts.features ?? DEFAULT_FEATURES;
+  const taps = featureTaps(spec, stageChannels(net.blocks));
   const withLogits = !!(opts.logits && net.fc);
   const fc = withLogits && net.fc
     ? { w: keep(tf.tensor2d(net.fc.weight, [net.fc.classes, net.dim])), b: keep(tf.tensor1d(net.fc.bias)) }
@@ -70,17 +79,27 @@ export async function createTfjsEngine(net: FoldedResNet, opts: TfjsEngineOption
       activation: relu ? 'relu' : 'linear',
     });
 
-  const features = (x: TF.Tensor4D): TF.Tensor2D => {
+  const pool = (map: TF.Tensor4D, p: string): TF.Tensor2D => {
+    const e = gemExponent(p);
+    if (e === undefined) return tf.mean(map, [1, 2]) as TF.Tensor2D;
+    return tf.pow(tf.mean(tf.pow(tf.maximum(map, GEM_EPS), e), [1, 2]), 1 / e) as TF.Tensor2D;
+  };
+
+  /** [the features, the average pool of layer4 (for fc)]. */
+  const forward = (x: TF.Tensor4D): [TF.Tensor2D, TF.Tensor2D] => {
     let y = conv(x, stem, true);
     // Zero padding equals PyTorch's −inf padding here because the input is post-ReLU (≥ 0).
     y = tf.maxPool(tf.pad(y, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, 'valid');
+    const maps = new Map<number, TF.Tensor4D>();
     for (const b of blocks) {
       let z = y;
       b.convs.forEach((c, i) => { z = conv(z, c, i < b.convs.length - 1); });
       const shortcut = b.downsample ? conv(y, b.downsample, false) : y;
       y = tf.relu(tf.add(z, shortcut)) as TF.Tensor4D;
+      maps.set(b.stage, y);
     }
-    return tf.mean(y, [1, 2]) as TF.Tensor2D;
+    const pooled = taps.map((t) => pool(maps.get(t.layer)!, t.pool));
+    return [pooled.length === 1 ? pooled[0]! : tf.concat(pooled, 1), tf.mean(y, [1, 2]) as TF.Tensor2D];
   };
 
   const run = async (which: 'features' | 'logits', input: Float32Array, n: number, h: number, w: number): Promise<Float32Array> => {
@@ -88,8 +107,8 @@ export async function createTfjsEngine(net: FoldedResNet, opts: TfjsEngineOption
     if (input.length < len) throw new Error(`input holds ${input.length} floats, ${n}x${h}x${w}x3 needs ${len}`);
     const out = tf.tidy(() => {
       const x = tf.tensor4d(input.length === len ? input : input.subarray(0, len), [n, h, w, 3]);
-      const f = features(x);
-      return which === 'logits' && fc ? tf.add(tf.matMul(f, fc.w, false, true), fc.b) : f;
+      const [f, avg4] = forward(x);
+      return which === 'logits' && fc ? tf.add(tf.matMul(avg4, fc.w, false, true), fc.b) : f;
     });
     try {
       return (await out.data()) as Float32Array;
@@ -104,7 +123,7 @@ export async function createTfjsEngine(net: FoldedResNet, opts: TfjsEngineOption
     backend: backendLabel,
     device: loaded.device,
     threads: loaded.threads,
-    dim: net.dim,
+    dim: featureDim(spec, stageChannels(net.blocks)),
     parallel: 1,
     allocInput: (floats: number) => new Float32Array(floats),
     tf: loaded,

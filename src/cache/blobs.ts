@@ -1,13 +1,16 @@
 // Where a view's floats live. The views of one commit are packed into blobs (values of ~8 MB); each
 // image's index entry lists segments into them: [firstView, views, blob, offsetInViews] per run of
-// augmented views, [blob, offsetInViews] for its clean view.
+// augmented views, [blob, offsetInViews] for its clean view, and (third slot, absent in caches written
+// before it) segments shaped like aug ones for the preset's extra test-time views.
 
 /** A commit's views are packed into values of about this size (bounded memory when reading one). */
 export const BLOB_TARGET_BYTES = 8 << 20;
 
 export type AugSeg = [start: number, views: number, blob: number, offset: number];
 export type CleanLoc = [blob: number, offset: number];
-export type FeatureIndex = [aug: AugSeg[], clean: CleanLoc | null];
+export type FeatureIndex = [aug: AugSeg[], clean: CleanLoc | null, tta?: AugSeg[]];
+/** Augmented train views, the eval-transform view, the extra test-time views. */
+export type FeatureKind = 'aug' | 'clean' | 'tta';
 
 /** How many augmented views 0..n-1 the segments cover without a gap. */
 export function contiguousViews(segs: AugSeg[]): number {

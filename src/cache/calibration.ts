@@ -19,7 +19,7 @@ export interface CalibrationFile {
   /** The network and views it was measured on: a calibration only fits these. */
   arch: string;
   weightsSha256: string;
-  preset: 'seed' | 'standard';
+  preset: 'seed' | 'standard' | 'probe';
   inputSize: number;
   transformVersion: number;
   /** How the ranges were chosen from the activations, e.g. "minmax", "percentile:99.99", "mse". */

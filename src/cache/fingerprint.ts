@@ -2,6 +2,7 @@
 // JSON, so the same settings give the same id on every machine (shards of one run can be merged), and
 // a refusal message can say which setting differs instead of showing two opaque ids.
 import { createHash } from 'node:crypto';
+import { DEFAULT_FEATURES, type FeatureSpec } from '../feature-spec.js';
 import type { Fingerprint } from './types.js';
 
 /** JSON with object keys sorted at every level and no whitespace: one text per value. */
@@ -22,9 +23,26 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-/** Short stable id: the first 16 hex digits of sha256(canonical JSON). */
+/**
+ * One spelling per setting: optional fields that hold their default (the value every cache written
+ * before them implies) are dropped, so old caches and new ones with default settings have the same id.
+ */
+export function normalizeFingerprint(fp: Fingerprint): Fingerprint {
+  const out: Fingerprint = { ...fp };
+  const same = (a: unknown[] | undefined, b: readonly unknown[]) => a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+  if (out.pool === undefined || same(out.pool, DEFAULT_FEATURES.pool)) delete out.pool;
+  if (out.layers === undefined || same(out.layers, DEFAULT_FEATURES.layers)) delete out.layers;
+  return out;
+}
+
+/** The pooled features a fingerprint names (absent fields are the defaults). */
+export function fingerprintFeatures(fp: Fingerprint): FeatureSpec {
+  return { pool: fp.pool ?? [...DEFAULT_FEATURES.pool], layers: fp.layers ?? [...DEFAULT_FEATURES.layers] };
+}
+
+/** Short stable id: the first 16 hex digits of sha256(canonical JSON of the normalised fingerprint). */
 export function fingerprintId(fp: Fingerprint): string {
-  return createHash('sha256').update(canonicalJson(fp)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(normalizeFingerprint(fp))).digest('hex').slice(0, 16);
 }
 
 export interface FingerprintDifference {
@@ -37,10 +55,11 @@ export interface FingerprintDifference {
 
 /** Fields that differ, in a fixed order (the Fingerprint's own order first, then any extra fields). */
 export function diffFingerprints(cache: Fingerprint, asked: Fingerprint): FingerprintDifference[] {
-  const order: string[] = ['arch', 'weightsSha256', 'preset', 'inputSize', 'transformVersion', 'seed', 'dim', 'precision', 'calibration'];
+  const order: string[] = ['arch', 'weightsSha256', 'preset', 'inputSize', 'transformVersion', 'seed', 'dim', 'pool', 'layers', 'precision', 'calibration'];
   for (const k of [...Object.keys(cache), ...Object.keys(asked)].sort()) if (!order.includes(k)) order.push(k);
-  const a = cache as unknown as Record<string, unknown>;
-  const b = asked as unknown as Record<string, unknown>;
+  // Compared as settings, not spellings: an absent pool and ['avg'] are the same features.
+  const a = withDefaults(cache);
+  const b = withDefaults(asked);
   return order
     .filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]))
     .map((k) => ({ field: k, cache: a[k] ?? ABSENT_MEANS[k], asked: b[k] ?? ABSENT_MEANS[k] }));
@@ -48,6 +67,10 @@ export function diffFingerprints(cache: Fingerprint, asked: Fingerprint): Finger
 
 /** What an absent optional field means, for messages ("precision: this cache holds fp32, you asked int8"). */
 const ABSENT_MEANS: Record<string, unknown> = { precision: 'fp32' };
+
+function withDefaults(fp: Fingerprint): Record<string, unknown> {
+  return { ...fp, ...fingerprintFeatures(fp) };
+}
 
 function show(v: unknown): string {
   if (v === undefined) return '(none)';

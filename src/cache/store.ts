@@ -2,8 +2,10 @@
 //
 // Layout (named LMDB databases in one environment):
 //   meta      'meta' -> CacheMeta (JSON): format, fingerprint, classes, times, next blob id
-//   features  sha256 -> [augSegments, clean]: where each image's views live. An aug segment is
-//             [firstView, views, blob, offsetInViews]; clean is [blob, offsetInViews] or null.
+//   features  sha256 -> [augSegments, clean, ttaSegments?]: where each image's views live. An aug
+//             segment is [firstView, views, blob, offsetInViews]; clean is [blob, offsetInViews] or
+//             null; tta segments (the preset's extra test-time views, e.g. the flipped clean view)
+//             are shaped like aug ones and absent in caches written before them.
 //             So a feature is keyed by (image sha256, kind, first view), inside the one fingerprint.
 //   blobs     uint32 -> raw little-endian float32 rows, all the views of one commit packed together
 //   members   [split, path] -> [sha256, label, path]
@@ -26,15 +28,15 @@
 import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { UserError } from '../errors.js';
-import { describeDifferences, diffFingerprints, fingerprintId, type FingerprintDifference } from './fingerprint.js';
-import { BlobPacker, contiguousViews, groupByBlob, type AugSeg, type FeatureIndex } from './blobs.js';
+import { describeDifferences, diffFingerprints, fingerprintId, normalizeFingerprint, type FingerprintDifference } from './fingerprint.js';
+import { BlobPacker, contiguousViews, groupByBlob, type AugSeg, type FeatureIndex, type FeatureKind } from './blobs.js';
 import { rowKey, splitRange, type RowKey } from './keys.js';
 import { checkCacheFolder, fileSize, lmdbReason, writeFailure } from './lmdb-file.js';
 import { WriterLock, probeWritable } from './lock.js';
 import { CallerError, checkFormat, describeClassDifference, validateBatch, validateClasses, validateFingerprint } from './validate.js';
 import type { CacheInfo, CacheMeta, CommitBatch, Failure, FeatureRecord, Fingerprint, Member, OpenOptions, SplitCounts, SplitFeatures } from './types.js';
 
-export type { CacheInfo, CacheMeta, CommitBatch, FeatureRecord, OpenOptions, SplitCounts } from './types.js';
+export type { CacheInfo, CacheMeta, CommitBatch, FeatureKind, FeatureRecord, OpenOptions, SplitCounts } from './types.js';
 export { LOCK_FILE, WriterLock } from './lock.js';
 export { CacheWriteError } from './lmdb-file.js';
 
@@ -150,10 +152,12 @@ export class FeatureCache {
     let uniqueImages = 0;
     let augViews = 0;
     let cleanViews = 0;
+    let ttaViews = 0;
     for (const { value } of this.featuresDb.getRange()) {
       uniqueImages++;
       for (const seg of value[0]) augViews += seg[1];
       if (value[1]) cleanViews++;
+      for (const seg of value[2] ?? []) ttaViews += seg[1];
     }
     let failures = 0;
     for (const _ of this.failuresDb.getKeys()) failures++;
@@ -170,8 +174,9 @@ export class FeatureCache {
         uniqueImages,
         augViews,
         cleanViews,
+        ttaViews,
         failures,
-        payloadBytes: (augViews + cleanViews) * meta.fingerprint.dim * 4,
+        payloadBytes: (augViews + cleanViews + ttaViews) * meta.fingerprint.dim * 4,
         fileBytes: fileSize(join(this.dir, 'data.mdb')),
       },
     };
@@ -181,9 +186,10 @@ export class FeatureCache {
    * The first writer records the fingerprint and classes; later writers must ask for the same ones,
    * or get a UserError naming what differs.
    */
-  ensureFingerprint(fp: Fingerprint, classes: string[]): void {
+  ensureFingerprint(asked: Fingerprint, classes: string[]): void {
     this.requireWritable();
-    validateFingerprint(fp);
+    validateFingerprint(asked);
+    const fp = normalizeFingerprint(asked);
     validateClasses(classes);
     const meta = this.meta();
     if (meta) {
@@ -226,6 +232,12 @@ export class FeatureCache {
     return !!this.featuresDb.get(hash)?.[1];
   }
 
+  /** How many extra test-time views 0..n-1 are stored for this image. */
+  ttaViews(hash: string): number {
+    const idx = this.featuresDb.get(hash);
+    return idx?.[2] ? contiguousViews(idx[2]) : 0;
+  }
+
   /**
    * Writes one batch in ONE transaction. Views already stored are skipped (content-addressed: the
    * same image, kind and view index always has the same features), so a commit may overlap what is
@@ -250,6 +262,7 @@ export class FeatureCache {
         if (!idx) {
           const stored = this.featuresDb.get(f.hash);
           idx = stored ? [stored[0].map((s) => [...s] as AugSeg), stored[1]] : [[], null];
+          if (stored?.[2]) idx[2] = stored[2].map((s) => [...s] as AugSeg);
           touched.set(f.hash, idx);
         }
         if (f.kind === 'clean') {
@@ -258,15 +271,17 @@ export class FeatureCache {
             changed.add(f.hash);
           }
         } else {
-          const have = contiguousViews(idx[0]);
+          // Only caches that hold test-time views get the third slot, so older readers see the same records.
+          const segs = f.kind === 'aug' ? idx[0] : (idx[2] ??= []);
+          const have = contiguousViews(segs);
           const views = f.data.length / dim;
           if (f.start > have) {
-            throw new CallerError(`commit: ${f.hash} aug views start at ${f.start} but only 0..${have - 1} are stored (no gaps)`);
+            throw new CallerError(`commit: ${f.hash} ${f.kind} views start at ${f.start} but only 0..${have - 1} are stored (no gaps)`);
           }
           const skip = have - f.start;
           if (skip < views) {
             const [b, o] = blobs.place(skip === 0 ? f.data : f.data.subarray(skip * dim));
-            idx[0].push([have, views - skip, b, o]);
+            segs.push([have, views - skip, b, o]);
             changed.add(f.hash);
           }
         }
@@ -341,7 +356,7 @@ export class FeatureCache {
    * out; views = the augmented views present for every member (capped by maxViews); clean is null when
    * some member lacks its clean view.
    */
-  readSplit(split: string, opts: { maxViews?: number } = {}): SplitFeatures {
+  readSplit(split: string, opts: { maxViews?: number; maxTtaViews?: number } = {}): SplitFeatures {
     const meta = this.meta();
     if (!meta) throw new UserError(`cache ${this.shown} is empty (no extract has written to it)`);
     const dim = meta.fingerprint.dim;
@@ -358,8 +373,13 @@ export class FeatureCache {
       views = Math.min(views, opts.maxViews);
     }
     const hasClean = n > 0 && rows.every((r) => r.idx[1]);
+    // Test-time views count only beside a clean view (they are averaged with it); min over members.
+    let ttaViews = hasClean ? Infinity : 0;
+    for (const r of rows) ttaViews = Math.min(ttaViews, r.idx[2] ? contiguousViews(r.idx[2]) : 0);
+    if (opts.maxTtaViews !== undefined) ttaViews = Math.min(ttaViews, opts.maxTtaViews);
     const aug = new Float32Array(n * views * dim);
     const clean = hasClean ? new Float32Array(n * dim) : null;
+    const tta = ttaViews > 0 ? new Float32Array(n * ttaViews * dim) : undefined;
     // Fetch each blob once and scatter its rows, whatever order the members came in.
     type Part = { srcView: number; dst: Float32Array; dstFloat: number; views: number };
     const parts: [number, Part][] = [];
@@ -368,6 +388,11 @@ export class FeatureCache {
         if (start < views) parts.push([blob, { srcView: offset, dst: aug, dstFloat: (i * views + start) * dim, views: Math.min(count, views - start) }]);
       }
       if (clean) parts.push([r.idx[1]![0], { srcView: r.idx[1]![1], dst: clean, dstFloat: i * dim, views: 1 }]);
+      if (tta) {
+        for (const [start, count, blob, offset] of r.idx[2]!) {
+          if (start < ttaViews) parts.push([blob, { srcView: offset, dst: tta, dstFloat: (i * ttaViews + start) * dim, views: Math.min(count, ttaViews - start) }]);
+        }
+      }
     });
     for (const [blob, list] of groupByBlob(parts)) {
       const bytes = this.block(blob);
@@ -387,6 +412,7 @@ export class FeatureCache {
       views,
       aug,
       clean,
+      ...(tta ? { tta, ttaViews } : {}),
     };
   }
 
@@ -398,11 +424,12 @@ export class FeatureCache {
     const meta = this.meta();
     if (!meta) return;
     const dim = meta.fingerprint.dim;
-    type Seg = { hash: string; kind: 'aug' | 'clean'; start: number; offset: number; views: number };
+    type Seg = { hash: string; kind: FeatureKind; start: number; offset: number; views: number };
     const segs: [number, Seg][] = [];
     for (const { key: hash, value } of this.featuresDb.getRange()) {
       for (const [start, views, blob, offset] of value[0]) segs.push([blob, { hash, kind: 'aug', start, offset, views }]);
       if (value[1]) segs.push([value[1][0], { hash, kind: 'clean', start: 0, offset: value[1][1], views: 1 }]);
+      for (const [start, views, blob, offset] of value[2] ?? []) segs.push([blob, { hash, kind: 'tta', start, offset, views }]);
     }
     for (const [blob, recs] of groupByBlob(segs)) {
       const bytes = this.block(blob);

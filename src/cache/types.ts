@@ -1,21 +1,31 @@
 // The shape of what the cache holds, shared by extract (writer), train/eval (readers) and cache tools.
+import type { FeatureKind } from './blobs.js';
+
+export type { FeatureKind } from './blobs.js';
 
 /** Everything that changes a feature's value. Two caches mix only when these are all equal. */
 export interface Fingerprint {
   arch: string;
   weightsSha256: string;
-  preset: 'seed' | 'standard';
-  /** Side of the square network input (seed 244, standard 224). */
+  preset: 'seed' | 'standard' | 'probe';
+  /** Side of the square network input (seed 244, standard 224; --size may change it). */
   inputSize: number;
   /** Bumped whenever the transform code changes what pixels a view gets. */
   transformVersion: number;
   seed: number;
-  /** Feature dimension (512 / 2048). */
+  /** Feature dimension (512 / 2048; more with several poolings or layers). */
   dim: number;
   /** Absent: fp32 (every cache made before int8 existed). */
   precision?: 'int8';
   /** int8 only: sha256 of the cache's calibration.json (cache/calibration.ts). */
   calibration?: string;
+  /**
+   * Poolings concatenated per layer (src/feature-spec.ts), e.g. ['gem3']. Absent = ['avg']
+   * (every cache written before the field existed); written only when it differs from that.
+   */
+  pool?: string[];
+  /** ResNet stages whose pooled outputs are concatenated, e.g. [4, 3]. Absent = [4]; written only when different. */
+  layers?: number[];
 }
 
 /** `train`, `val`, or a named evaluation set (e.g. `eval:<list file name>`). */
@@ -51,6 +61,13 @@ export interface SplitFeatures {
   aug: Float32Array;
   /** n * dim floats: the eval-transform ("clean") view, or null when some image lacks it. */
   clean: Float32Array | null;
+  /**
+   * Extra test-time views present for every image (min over images; only beside clean views), T.
+   * Absent or 0: none. Evaluation averages the logits of the clean view and these.
+   */
+  ttaViews?: number;
+  /** n * ttaViews * dim floats, image-major then view. */
+  tta?: Float32Array;
 }
 
 // What the store takes and gives (src/cache/store.ts).
@@ -88,8 +105,10 @@ export interface CacheInfo extends Omit<CacheMeta, 'nextBlob' | 'byteOrder'> {
     uniqueImages: number;
     augViews: number;
     cleanViews: number;
+    /** Extra test-time views (presets with test-time views store them for val and eval images). */
+    ttaViews: number;
     failures: number;
-    /** float32 bytes of all stored views: (augViews + cleanViews) * dim * 4. */
+    /** float32 bytes of all stored views: (augViews + cleanViews + ttaViews) * dim * 4. */
     payloadBytes: number;
     /** Size of the LMDB data file. */
     fileBytes: number;
@@ -98,7 +117,7 @@ export interface CacheInfo extends Omit<CacheMeta, 'nextBlob' | 'byteOrder'> {
 
 export interface FeatureRecord {
   hash: string;
-  kind: 'aug' | 'clean';
+  kind: FeatureKind;
   /** First view index (always 0 for clean). */
   start: number;
   /** views * dim floats. */

@@ -14,7 +14,9 @@ export function validateFingerprint(fp: Fingerprint): void {
     fp &&
     typeof fp.arch === 'string' &&
     typeof fp.weightsSha256 === 'string' &&
-    (fp.preset === 'seed' || fp.preset === 'standard') &&
+    (fp.preset === 'seed' || fp.preset === 'standard' || fp.preset === 'probe') &&
+    (fp.pool === undefined || (Array.isArray(fp.pool) && fp.pool.length > 0 && fp.pool.every((p) => typeof p === 'string'))) &&
+    (fp.layers === undefined || (Array.isArray(fp.layers) && fp.layers.length > 0 && fp.layers.every((l) => Number.isInteger(l)))) &&
     Number.isInteger(fp.inputSize) && fp.inputSize > 0 &&
     Number.isInteger(fp.transformVersion) &&
     Number.isInteger(fp.seed) &&
@@ -50,7 +52,7 @@ export function validateBatch(batch: CommitBatch, dim: number, nClasses: number)
 
 function validateFeature(f: FeatureRecord, dim: number): void {
   if (!isSha256Hex(f.hash)) throw new CallerError(`commit: feature hash "${f.hash}" is not a sha256 hex digest`);
-  if (f.kind !== 'aug' && f.kind !== 'clean') throw new CallerError(`commit: feature kind must be aug or clean, got ${String(f.kind)}`);
+  if (f.kind !== 'aug' && f.kind !== 'clean' && f.kind !== 'tta') throw new CallerError(`commit: feature kind must be aug, clean or tta, got ${String(f.kind)}`);
   if (!Number.isInteger(f.start) || f.start < 0) throw new CallerError(`commit: feature start must be a non-negative integer, got ${f.start}`);
   if (!(f.data instanceof Float32Array) || f.data.length === 0 || f.data.length % dim !== 0) {
     throw new CallerError(`commit: features of ${f.hash} must be a non-empty Float32Array of n*${dim} floats`);

@@ -7,7 +7,8 @@ import { log, printJson, printText } from '../log.js';
 import type { cacheInfoBuilder, cacheMergeBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
 import { readCalibration, writeCalibration } from '../cache/calibration.js';
-import { describeDifferences, diffFingerprints } from '../cache/fingerprint.js';
+import { describeFeatures } from '../feature-spec.js';
+import { describeDifferences, diffFingerprints, fingerprintFeatures } from '../cache/fingerprint.js';
 import { FeatureCache, type CacheInfo } from '../cache/store.js';
 import type { Failure, Fingerprint, Member } from '../cache/types.js';
 
@@ -60,6 +61,7 @@ function size(bytes: number): string {
 
 function describeFingerprint(fp: Fingerprint): string {
   return `${fp.arch}, weights ${fp.weightsSha256.slice(0, 12)}, preset ${fp.preset}, input ${fp.inputSize}, transform v${fp.transformVersion}, seed ${fp.seed}, dim ${fp.dim}` +
+    `${fp.pool || fp.layers ? `, features ${describeFeatures(fingerprintFeatures(fp))}` : ''}` +
     (fp.precision === 'int8' ? `, int8 (calibration ${fp.calibration!.slice(0, 12)})` : ', fp32');
 }
 
@@ -75,7 +77,7 @@ export function formatInfo(r: CacheInfoReport): string[] {
     lines.push(`split ${split}: ${s.images} images (${s.withFeatures} with features), augmented views per image ${views}, clean views ${s.clean}`);
   }
   if (Object.keys(c.splits).length === 0) lines.push('no members yet');
-  lines.push(`stored: ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views`);
+  lines.push(`stored: ${c.uniqueImages} distinct images, ${c.augViews} augmented + ${c.cleanViews} clean views${c.ttaViews ? ` + ${c.ttaViews} test-time views` : ''}`);
   lines.push(`bytes: payload ${size(c.payloadBytes)} (float32), file ${size(c.fileBytes)}${c.payloadBytes > 0 ? ` = ${r.bytesPerPayload.toFixed(3)}x payload` : ''}`);
   lines.push(`failures: ${c.failures}`);
   for (const f of r.failureList) lines.push(`  ${f.split} ${f.path}: ${f.reason}`);

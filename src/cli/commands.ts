@@ -31,7 +31,18 @@ export const LIMITS = {
   trials: { min: 0, max: 100_000, int: true },
   folds: { min: 2, max: 100, int: true },
   workers: { min: 1, max: 1024, int: true },
+  // Network input side: a ResNet's stride is 32; beyond 1024 the views only cost memory.
+  size: { min: 32, max: 1024, int: true },
 } as const;
+
+/** The transform and the pooled features: what the features of an image are (fingerprint fields). */
+function viewOptions<T>(y: Argv<T>) {
+  return y
+    .option('preset', { choices: PRESET_NAMES, default: 'seed' as const, describe: 'views: seed (the tutorial), standard (RandomResizedCrop + flip), probe (best for a linear head, with a test-time flip)' })
+    .option('size', numberOption('network input side in pixels (standard: 224, probe: 224; seed is fixed at 244)', LIMITS.size, 'size'))
+    .option('pool', { type: 'string', requiresArg: true, describe: 'pooling of the feature maps: avg, gem (GeM, p=3), gemP, or several (avg,gem) concatenated (default avg)' })
+    .option('layers', { type: 'string', requiresArg: true, describe: 'ResNet stages whose pooled outputs are concatenated: 4, or 4,3 (default 4)' });
+}
 
 /** int8 backbone: extract and embed default to fp32; eval and predict to the run's precision. */
 function precisionOptions<T>(y: Argv<T>, fallback: string) {
@@ -41,12 +52,11 @@ function precisionOptions<T>(y: Argv<T>, fallback: string) {
 }
 
 export const embedBuilder = (y: Argv) =>
-  precisionOptions(jsonOption(backboneOptions(y)), 'fp32')
-    .positional('images', { type: 'string', array: true, demandOption: true })
-    .option('preset', { choices: PRESET_NAMES, default: 'seed' as const });
+  viewOptions(precisionOptions(jsonOption(backboneOptions(y)), 'fp32'))
+    .positional('images', { type: 'string', array: true, demandOption: true });
 
 export const extractBuilder = (y: Argv) =>
-  precisionOptions(jsonOption(backboneOptions(y)), 'fp32; int8 calibrates on --train, or reuses the cache\'s calibration')
+  viewOptions(precisionOptions(jsonOption(backboneOptions(y)), 'fp32; int8 calibrates on --train, or reuses the cache\'s calibration'))
     .option('calibration-method', { type: 'string', requiresArg: true, describe: 'int8 calibration: minmax, mse or percentile:P (default: see README)' })
     .option('calibration-images', numberOption('int8 calibration: training images, chosen by content hash (default 32)', LIMITS.calibrationImages, 'calibration-images'))
     .option('train', { type: 'string', requiresArg: true, describe: 'training data: folder of class folders, or list file' })
@@ -54,7 +64,6 @@ export const extractBuilder = (y: Argv) =>
     .option('cache', { type: 'string', default: 'cache', requiresArg: true, describe: 'cache directory (LMDB)' })
     .option('views', { ...numberOption('augmented views per training image (K)', LIMITS.views, 'views'), default: 10 })
     .option('clean-view', { type: 'boolean', default: true, describe: 'also keep the eval-transform view of each training image' })
-    .option('preset', { choices: PRESET_NAMES, default: 'seed' as const })
     .option('batch', numberOption('views per engine batch (default: 8 on CPU, 32 on a GPU)', LIMITS.extractBatch, 'batch'))
     .option('seed', { ...numberOption('augmentation seed', SEED, 'seed'), default: 0 })
     .option('concurrency', numberOption('images in flight (default: enough to fill two batches)', LIMITS.concurrency, 'concurrency'))

@@ -5,6 +5,7 @@ import { openBackbone } from '../backbone/index.js';
 import { embedImages } from '../extract/embed-images.js';
 import { makeNormLut } from '../image/normalize.js';
 import { getPreset } from '../image/presets.js';
+import { featureSpecFor } from './feature-options.js';
 import { UserError } from '../errors.js';
 import { log, printJson } from '../log.js';
 import { planEmbedPrecision } from '../extract/precision.js';
@@ -30,9 +31,10 @@ export interface EmbedResult {
 
 export async function runEmbed(opts: EmbedArgs): Promise<number> {
   if (!opts.images?.length) throw new UserError('name at least one image');
-  const preset = getPreset(opts.preset ?? 'seed');
+  const preset = getPreset(opts.preset ?? 'seed', { size: opts.size });
   const precision = planEmbedPrecision(opts, preset);
   const bb = await openBackbone({
+    features: featureSpecFor(preset, opts),
     ...(precision.int8 ? { int8: precision.int8 } : {}),
     ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
     ...(opts.backbone !== undefined ? { backbone: opts.backbone } : {}),

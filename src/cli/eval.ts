@@ -78,13 +78,13 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
     await cache.ensureFingerprint(fp, run.classes);
     await cache.pruneMembers(split, new Set(data.items.map((i) => i.path)));
     const progress = progressReporter('eval --data');
-    const s = await extractFeatures([{ split, items: data.items, views: 0, clean: true }], {
+    const s = await extractFeatures([{ split, items: data.items, views: 0, clean: true, tta: true }], {
       engine: bb.engine, norm, preset, cache, seed: fp.seed, batch: defaultBatch(bb.engine), onProgress: (p) => progress.update(p),
     });
     progress.done();
     log(`eval --data: ${s.images} images, ${s.extracted} views extracted, ${s.alreadyCached} cached, ${s.failed.length} failed`);
     for (const f of s.failed.slice(0, 20)) log(`  failed: ${f.reason}`);
-    const features = cache.readSplit(split, { maxViews: 0 }); // only the clean views are evaluated
+    const features = cache.readSplit(split, { maxViews: 0 }); // the clean views and the preset's test-time views
     if (features.labels.length === 0) throw new UserError(`${data.source}: no image could be read`);
     return { features, classes: run.classes, label: `${data.source} (${features.labels.length} images)`, cache: dir, failed: s.failed.map(({ path, reason }) => ({ path, reason })) };
   } finally {

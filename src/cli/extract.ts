@@ -15,6 +15,7 @@ import { openBackbone } from '../backbone/index.js';
 import { defaultBatch } from '../backbone/engine.js';
 import { makeNormLut } from '../image/normalize.js';
 import { getPreset } from '../image/presets.js';
+import { featureSpecFor } from './feature-options.js';
 import { extractFeatures, type ExtractSummary, type SplitJob } from '../extract/pipeline.js';
 import { progressReporter } from '../extract/progress.js';
 import { Interrupts } from '../extract/interrupt.js';
@@ -22,7 +23,6 @@ import { writeWeightsHint } from '../run/backbone.js';
 import { planExtractPrecision } from '../extract/precision.js';
 
 export type ExtractArgs = ArgsOf<typeof extractBuilder>;
-
 
 /**
  * Peak memory of one view in an engine batch on the CPU, as a multiple of its input tensor (the
@@ -65,9 +65,10 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
   const classes = (train ?? val)!.classes;
   for (const d of [train, val]) for (const w of d?.warnings ?? []) log(`warning: ${w}`);
 
-  const preset = getPreset(a.preset);
+  const preset = getPreset(a.preset, { size: a.size });
+  const features = featureSpecFor(preset, a);
   const precision = await planExtractPrecision(a, resolve(a.cache), a.cache, train?.items, preset);
-  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false, int8: precision.int8 });
+  const bb = await openBackbone({ weights: a.weights, backbone: a.backbone, engine: a.engine, device: a.device, threads: a.threads, quiet: false, int8: precision.int8, features });
   const batch = a.batch ?? defaultBatch(bb.engine);
   try {
     checkBatchMemory(batch, preset.inputSize, bb.engine.parallel, bb.engine.device === 'cpu');
@@ -81,14 +82,14 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     cache = await FeatureCache.open(resolve(a.cache), { exclusive: true });
     const fp: Fingerprint = precision.fingerprint({
       arch: bb.arch, weightsSha256: bb.weightsSha256, preset: preset.name, inputSize: preset.inputSize,
-      transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim,
+      transformVersion: preset.transformVersion, seed: a.seed, dim: bb.dim, pool: features.pool, layers: features.layers,
     });
     precision.store(cache);
     await cache.ensureFingerprint(fp, classes);
     await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
     const jobs: SplitJob[] = [];
     if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView });
-    if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true });
+    if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true, tta: true });
     if (!shard) for (const j of jobs) await cache.pruneMembers(j.split, new Set(j.items.map((i) => i.path)));
 
     interrupts.install();

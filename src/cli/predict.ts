@@ -10,6 +10,7 @@ import { loadRun } from '../run/run.js';
 import type { predictBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
 import { openRunBackbone } from '../run/backbone.js';
+import { meanOverViews } from '../train/eval-views.js';
 
 export type PredictArgs = ArgsOf<typeof predictBuilder>;
 
@@ -40,14 +41,17 @@ export async function runPredict(a: PredictArgs): Promise<number> {
   };
 
   try {
-    for await (const chunk of embedImages(a.images, { engine: bb.engine, preset, norm })) {
+    // The preset's test-time views, as the head's cache holds them for val: their logits are averaged.
+    const views = 1 + preset.testViews;
+    for await (const chunk of embedImages(a.images, { engine: bb.engine, preset, norm, testViews: true })) {
       for (const r of chunk) {
         let p: Prediction;
         if ('error' in r) {
           failed++;
           p = { image: r.path, error: r.error };
         } else {
-          p = { image: r.path, top: topK(softmaxRows(forward.logits(r.features, 1), 1, nc), head.classes, a.top) };
+          const logits = meanOverViews(forward.logits(r.views ?? r.features, views), 1, views, nc);
+          p = { image: r.path, top: topK(softmaxRows(logits, 1, nc), head.classes, a.top) };
         }
         results.push(p);
         print(p);

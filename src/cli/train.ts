@@ -59,7 +59,7 @@ export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<numb
 
   log(
     `Training a linear head on ${train.labels.length} images (${a.views === 'clean' ? 'clean view' : `${train.views} augmented views${a.views === 'all' ? ' + clean' : ''}`}, ` +
-      `${train.dim}-d, ${info.classes.length} classes), ${val.labels.length} val images: ${opts.epochs} epochs, Adam lr ${formatLr(opts.lr)}, ` +
+      `${train.dim}-d, ${info.classes.length} classes), ${val.labels.length} val images${val.ttaViews ? ` (clean + ${val.ttaViews} test-time view${val.ttaViews === 1 ? '' : 's'}, averaged)` : ''}: ${opts.epochs} epochs, Adam lr ${formatLr(opts.lr)}, ` +
       `StepLR(${opts.stepSize}, ${opts.gamma}), batch ${opts.batch}, seed ${opts.seed}` +
       `${opts.weightDecay ? `, weight decay ${opts.weightDecay}` : ''}${opts.labelSmoothing ? `, label smoothing ${opts.labelSmoothing}` : ''}`,
   );

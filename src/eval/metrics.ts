@@ -6,7 +6,7 @@ import { checkHeadFits } from '../head/file.js';
 import { headLogits } from '../head/forward.js';
 import type { Head } from '../head/head.js';
 import { crossEntropy } from '../head/loss.js';
-import { evalRows } from '../train/loop.js';
+import { evalViewCount, evalViewRows, meanOverViews } from '../train/eval-views.js';
 
 export interface ClassStats {
   label: string;
@@ -140,8 +140,13 @@ export function evaluateHead(head: Head, features: SplitFeatures, classes: strin
   return evaluateScores(headEvalLogits(head, features, classes, source), features.labels, classes, 'logits');
 }
 
-/** The logits (n*N) evaluation scores a split's images by: one row per image, in the split's order. */
+/**
+ * The logits (n*N) evaluation scores a split's images by: one row per image, in the split's order.
+ * With test-time views the logits of an image's views are averaged (the clean view alone when it has none).
+ */
 export function headEvalLogits(head: Head, features: SplitFeatures, classes: string[], source = 'head'): Float32Array {
   checkHeadFits(head, source, { dim: features.dim, classes, what: `the ${features.split} split` });
-  return headLogits(head, evalRows(features), features.labels.length);
+  const n = features.labels.length;
+  const views = evalViewCount(features);
+  return meanOverViews(headLogits(head, evalViewRows(features), n * views), n, views, head.classes.length);
 }

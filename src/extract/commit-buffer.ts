@@ -3,7 +3,7 @@
 // committed once every view before it in its run is finished. Views are committed as they become
 // contiguous, not when the image is complete: an interrupted `--views 1000` keeps what it finished,
 // and the rerun draws only the rest. An image's member row is committed with (or after) its last view.
-import type { CommitBatch, Failure, Member } from '../cache/types.js';
+import type { CommitBatch, Failure, FeatureKind, Member } from '../cache/types.js';
 
 /** The one thing the buffer needs of the cache: a synchronous, all-or-nothing write. */
 export interface CacheWriter {
@@ -23,7 +23,7 @@ export class ViewRun {
 
   constructor(
     readonly hash: string,
-    readonly kind: 'aug' | 'clean',
+    readonly kind: FeatureKind,
     readonly start: number,
     readonly count: number,
     readonly image: ImageViews,
@@ -82,7 +82,7 @@ export class CommitBuffer {
   }
 
   /** Opens the runs of one image; its member is committed once all of them are. */
-  openImage(member: Member, runs: { kind: 'aug' | 'clean'; start: number; count: number }[]): ViewRun[] {
+  openImage(member: Member, runs: { kind: FeatureKind; start: number; count: number }[]): ViewRun[] {
     const image: ImageViews = { member, open: runs.length };
     if (runs.length === 0) this.addMember(member);
     return runs.map((r) => new ViewRun(member.hash, r.kind, r.start, r.count, image));

@@ -9,17 +9,35 @@ import type { Preset } from '../image/presets.js';
 import { BatchQueue } from './batch-queue.js';
 import { failureReason } from './pipeline.js';
 
-export type EmbeddedImage = { path: string; features: Float32Array } | { path: string; error: string };
+/**
+ * `features` is the clean view's; with `testViews`, `views` holds the clean view then the preset's
+ * test-time views (1 + preset.testViews rows of engine.dim floats).
+ */
+export type EmbeddedImage = { path: string; features: Float32Array; views?: Float32Array } | { path: string; error: string };
 
 /** Yields the images of each batch, in the order of `paths`. */
 export async function* embedImages(
-  paths: string[], o: { engine: Engine; preset: Preset; norm: NormLut; batch?: number },
+  paths: string[], o: { engine: Engine; preset: Preset; norm: NormLut; batch?: number; testViews?: boolean },
 ): AsyncGenerator<EmbeddedImage[]> {
   const { engine, preset, norm } = o;
   const batch = Math.max(1, Math.floor(o.batch ?? defaultBatch(engine)));
   const results: (EmbeddedImage | undefined)[] = Array.from({ length: paths.length }, () => undefined);
-  const queue = new BatchQueue<number>(engine, batch, preset.inputSize, (features, indices) => {
-    indices.forEach((k, i) => { results[k] = { path: paths[k]!, features: features.slice(i * engine.dim, (i + 1) * engine.dim) }; });
+  // With test-time views an image has several rows (the clean view first); it is done when all are in.
+  const perImage = 1 + (o.testViews ? preset.testViews : 0);
+  const d = engine.dim;
+  const partial = new Map<number, { rows: Float32Array; left: number }>();
+  const queue = new BatchQueue<[image: number, view: number]>(engine, batch, preset.inputSize, (features, slots) => {
+    slots.forEach(([k, v], i) => {
+      const row = features.subarray(i * d, (i + 1) * d);
+      if (perImage === 1) { results[k] = { path: paths[k]!, features: row.slice() }; return; }
+      let p = partial.get(k);
+      if (!p) partial.set(k, (p = { rows: new Float32Array(perImage * d), left: perImage }));
+      p.rows.set(row, v * d);
+      if (--p.left === 0) {
+        partial.delete(k);
+        results[k] = { path: paths[k]!, features: p.rows.slice(0, d), views: p.rows };
+      }
+    });
   });
   // Batches are the slices [start, start + batch) of the paths: a slice is yielded once all of it is in.
   let nextYield = 0;
@@ -48,7 +66,10 @@ export async function* embedImages(
           for (let i = 0; i < chunk.length; i++) {
         const img = decoded[i]!;
         if ('error' in img) results[start + i] = { path: chunk[i]!, error: img.error };
-        else await queue.add((out, off) => preset.renderEval(img, norm, out, off), start + i);
+        else {
+          await queue.add((out, off) => preset.renderEval(img, norm, out, off), [start + i, 0]);
+          for (let t = 0; t < perImage - 1; t++) await queue.add((out, off) => preset.renderTestView(img, t, norm, out, off), [start + i, t + 1]);
+        }
       }
       await queue.send();
       yield* ready();

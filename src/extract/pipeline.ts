@@ -30,6 +30,8 @@ export interface SplitJob {
   views: number;
   /** Keep the eval-transform view too. */
   clean: boolean;
+  /** Also the preset's extra test-time views (val and eval images of a preset that has them). */
+  tta?: boolean;
 }
 
 export interface ExtractOptions {
@@ -110,8 +112,17 @@ class Extraction {
       images: jobs.reduce((s, j) => s + j.items.length, 0), otherShard: 0, views: 0, extracted: 0, alreadyCached: 0,
       failed: [], duplicates: 0, seconds: 0, viewsPerSecond: 0, interrupted: false,
     };
-    const viewsWanted = jobs.reduce((s, j) => s + j.items.length * (j.views + (j.clean ? 1 : 0)), 0);
+    const viewsWanted = jobs.reduce((s, j) => s + j.items.length * this.viewsPerImage(j), 0);
     this.counts = new ProgressCounts(this.summary.images, viewsWanted, this.t0);
+  }
+
+  /** Views a job wants of each image: augmented, clean, and the preset's test-time views when asked. */
+  private viewsPerImage(job: SplitJob): number {
+    return job.views + (job.clean ? 1 : 0) + this.ttaWanted(job);
+  }
+
+  private ttaWanted(job: SplitJob): number {
+    return job.tta ? this.o.preset.testViews : 0;
   }
 
   async run(): Promise<ExtractSummary> {
@@ -120,7 +131,7 @@ class Extraction {
     let error: unknown;
     try {
       for (const job of this.jobs) {
-        const limit = pLimit(this.o.concurrency ?? defaultConcurrency(this.queue.batch, job.views + (job.clean ? 1 : 0)));
+        const limit = pLimit(this.o.concurrency ?? defaultConcurrency(this.queue.batch, this.viewsPerImage(job)));
         // Every image settles before the next step (none is left running), then the first error counts.
         const results = await Promise.allSettled(job.items.map((item) => limit(() => this.image(job, item).finally(report))));
         const rejected = results.find((r) => r.status === 'rejected');
@@ -166,7 +177,7 @@ class Extraction {
   private async image(job: SplitJob, item: DatasetItem): Promise<void> {
     if (this.halted()) return;
     const { summary, counts } = this;
-    const wantViews = job.views + (job.clean ? 1 : 0);
+    const wantViews = this.viewsPerImage(job);
     summary.views += wantViews;
     let bytes: Buffer;
     try {
@@ -184,7 +195,7 @@ class Extraction {
       return counts.imageDone(wantViews);
     }
     const member = { hash, path: item.path, label: item.label, split: job.split };
-    const missing = this.claims.claim(hash, { views: job.views, clean: job.clean });
+    const missing = this.claims.claim(hash, { views: job.views, clean: job.clean, tta: this.ttaWanted(job) });
     if (missing.count === 0) {
       // An identical file earlier in this run may still be decoding: this copy shares its fate.
       const why = await this.decodeFailures.get(hash);
@@ -209,6 +220,7 @@ class Extraction {
     }
     const runs = this.commits.openImage(member, [
       ...(missing.clean ? [{ kind: 'clean' as const, start: 0, count: 1 }] : []),
+      ...(missing.ttaTo! > missing.ttaFrom! ? [{ kind: 'tta' as const, start: missing.ttaFrom!, count: missing.ttaTo! - missing.ttaFrom! }] : []),
       ...(missing.augTo > missing.augFrom ? [{ kind: 'aug' as const, start: missing.augFrom, count: missing.augTo - missing.augFrom }] : []),
     ]);
     await this.render.run(() => this.renderViews(decoded, runs));
@@ -219,11 +231,21 @@ class Extraction {
   private async renderViews(decoded: RgbImage, runs: ViewRun[]): Promise<void> {
     const { preset, norm, seed } = this.o;
     this.counts.started();
+    let ev: RgbImage | undefined;
     for (const run of runs) {
       if (run.kind === 'clean') {
         if (this.halted()) return;
-        const ev = preset.evalImage(decoded);
-        await this.queue.add((out, off) => preset.renderEval(ev, norm, out, off), { run, index: 0 });
+        ev ??= preset.evalImage(decoded);
+        const img = ev;
+        await this.queue.add((out, off) => preset.renderEval(img, norm, out, off), { run, index: 0 });
+        continue;
+      }
+      if (run.kind === 'tta') {
+        // Test-time views are drawn from the eval image, like the clean view.
+        const img = (ev ??= preset.evalImage(decoded));
+        for (let t = run.start; t < run.start + run.count && !this.halted(); t++) {
+          await this.queue.add((out, off) => preset.renderTestView(img, t, norm, out, off), { run, index: t - run.start });
+        }
         continue;
       }
       const prepared = preset.prepareTrain(decoded);

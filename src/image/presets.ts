@@ -1,6 +1,7 @@
-// The two transform presets: what a train view and the eval view of an image are, in pixels.
+// The transform presets: what a train view and the eval view of an image are, in pixels.
 // "seed" reproduces the tutorial's torchvision pipeline bit for bit; "standard" is torchvision's
-// usual ImageNet recipe (RandomResizedCrop 224 + flip; Resize 256 + CenterCrop 224).
+// usual ImageNet recipe (RandomResizedCrop 224 + flip; Resize 256 + CenterCrop 224); "probe"
+// (probe.ts) is the one measured best for a frozen linear head, with test-time views.
 // Train and eval views of a preset share one input size, so they can share batches.
 import type { RgbImage } from './decode.js';
 import type { NormLut } from './normalize.js';
@@ -15,6 +16,9 @@ import {
   viewKey,
 } from './augment.js';
 import { resizeBilinear, resizeCrop, resizeShortSide } from './resize.js';
+import type { FeatureSpec } from '../feature-spec.js';
+import { UserError } from '../errors.js';
+import { PROBE_DEFAULTS, PROBE_TRANSFORM_VERSION } from './probe.js';
 
 export type { SeedViewParams } from './augment.js';
 
@@ -28,7 +32,7 @@ export interface StandardViewParams {
 
 export type ViewParams = SeedViewParams | StandardViewParams;
 
-export type PresetName = 'seed' | 'standard';
+export type PresetName = 'seed' | 'standard' | 'probe';
 
 /**
  * The eval transform as data, for code outside viewprobe that must reproduce it (export's model.json,
@@ -64,9 +68,27 @@ export interface Preset {
   viewParams(seed: number, hash: string, view: number): ViewParams;
   renderTrainView(prepared: RgbImage, params: ViewParams, norm: NormLut, out: Float32Array, offsetFloats: number): void;
   renderEval(evalImg: RgbImage, norm: NormLut, out: Float32Array, offsetFloats: number): void;
+  /**
+   * Extra test-time views of an eval image beside the clean one (0: none). extract stores them for
+   * val and `eval --data` images; eval and predict average the logits of the clean view and these.
+   */
+  testViews: number;
+  /** Test-time view t (0 <= t < testViews), drawn from evalImage's output. */
+  renderTestView(evalImg: RgbImage, t: number, norm: NormLut, out: Float32Array, offsetFloats: number): void;
+  /** Pooled features extract asks the backbone for unless told otherwise (absent: average pool of layer4). */
+  features?: FeatureSpec;
 }
 
-export const PRESET_NAMES: readonly PresetName[] = ['seed', 'standard'];
+export interface PresetOptions {
+  /** Network input side (--size); seed's is fixed at 244. */
+  size?: number;
+}
+
+export const PRESET_NAMES: readonly PresetName[] = ['seed', 'standard', 'probe'];
+
+function noTestViews(): never {
+  throw new RangeError('this preset has no test-time views');
+}
 
 // ---------------------------------------------------------------------------------------------
 // seed
@@ -97,17 +119,20 @@ const seedPreset: Preset = {
     renderSeedView(prepared, params, SEED_SIZE, norm, out, offset);
   },
   renderEval: (evalImg, norm, out, offset) => renderEvalChecked(SEED_SIZE, evalImg, norm, out, offset),
+  testViews: 0,
+  renderTestView: noTestViews,
 };
 
 // ---------------------------------------------------------------------------------------------
 // standard
 
 const STD_SIZE = 224;
-const STD_RESIZE = 256;
-const RRC_SCALE: readonly [number, number] = [0.08, 1.0];
+/** Eval: the short side to size / 0.875 (256 for 224, as torchvision and timm: floor), then the centre size x size. */
+export const EVAL_CROP_FRACTION = 0.875;
+export const evalResizeFor = (size: number): number => Math.floor(size / EVAL_CROP_FRACTION + 1e-9);
+export const RRC_SCALE: readonly [number, number] = [0.08, 1.0];
 const RRC_RATIO: readonly [number, number] = [3 / 4, 4 / 3];
 const RRC_ATTEMPTS = 10;
-const STD_EVAL: EvalSpec = { resize: { kind: 'shorter', size: STD_RESIZE }, crop: STD_SIZE };
 
 export function standardViewParams(seed: number, hash: string, view: number): StandardViewParams {
   const rng = new ViewRng(viewKey(seed, hash, view));
@@ -125,12 +150,17 @@ export interface CropRect {
 
 /** torchvision 0.14 RandomResizedCrop.get_params(img, scale=(0.08, 1), ratio=(3/4, 4/3)), fed our draws. */
 export function standardCrop(p: StandardViewParams, width: number, height: number): CropRect {
+  return randomResizedCrop(p, width, height, RRC_SCALE);
+}
+
+/** RandomResizedCrop.get_params(img, scale, ratio=(3/4, 4/3)) fed our draws (scale[0] <= scale[1] <= 1). */
+export function randomResizedCrop(p: StandardViewParams, width: number, height: number, scale: readonly [number, number]): CropRect {
   const area = height * width;
   const logLo = Math.log(RRC_RATIO[0]);
   const logHi = Math.log(RRC_RATIO[1]);
   for (let t = 0; t < RRC_ATTEMPTS; t++) {
     const [us, ur, ui, uj] = p.u.slice(t * 4, t * 4 + 4) as [number, number, number, number];
-    const targetArea = area * (RRC_SCALE[0] + (RRC_SCALE[1] - RRC_SCALE[0]) * us);
+    const targetArea = area * (scale[0] + (scale[1] - scale[0]) * us);
     const aspect = Math.exp(logLo + (logHi - logLo) * ur);
     const w = pyRound(Math.sqrt(targetArea * aspect));
     const h = pyRound(Math.sqrt(targetArea / aspect));
@@ -159,7 +189,7 @@ export function standardCrop(p: StandardViewParams, width: number, height: numbe
 }
 
 /** NHWC normalisation of an image, mirrored left-right when `flip`. */
-function normalizeFlipInto(img: RgbImage, flip: boolean, norm: NormLut, out: Float32Array, offset: number): void {
+export function normalizeFlipInto(img: RgbImage, flip: boolean, norm: NormLut, out: Float32Array, offset: number): void {
   if (!flip) {
     normalizeInto(img, norm, out, offset);
     return;
@@ -181,35 +211,80 @@ function normalizeFlipInto(img: RgbImage, flip: boolean, norm: NormLut, out: Flo
   }
 }
 
-/** The standard train view in uint8 (crop, Pillow-exact resize to 224, optional flip), before normalisation. */
-export function standardViewImage(prepared: RgbImage, p: StandardViewParams): RgbImage {
-  const c = standardCrop(p, prepared.width, prepared.height);
-  return resizeCrop(prepared, c.left, c.top, c.width, c.height, STD_SIZE, STD_SIZE);
+/** The standard train view in uint8 (crop, Pillow-exact resize to size, 224 by default), before normalisation and flip. */
+export function standardViewImage(prepared: RgbImage, p: StandardViewParams, size = STD_SIZE, scale: readonly [number, number] = RRC_SCALE): RgbImage {
+  const c = randomResizedCrop(p, prepared.width, prepared.height, scale);
+  return resizeCrop(prepared, c.left, c.top, c.width, c.height, size, size);
 }
 
-const standardPreset: Preset = {
-  name: 'standard',
-  inputSize: STD_SIZE,
-  transformVersion: 1,
-  prepareTrain: (img) => img,
-  evalImage: (img) => applyEvalSpec(img, STD_EVAL),
-  evalSpec: STD_EVAL,
-  trainDescription: `RandomResizedCrop ${STD_SIZE} (scale ${RRC_SCALE.join('-')}, ratio 3/4-4/3, bilinear), RandomHorizontalFlip 0.5`,
-  viewParams: standardViewParams,
-  renderTrainView(prepared, params, norm, out, offset) {
-    if (params.kind !== 'standard') throw new TypeError(`standard preset given ${params.kind} view parameters`);
-    normalizeFlipInto(standardViewImage(prepared, params), params.hflip, norm, out, offset);
-  },
-  renderEval: (evalImg, norm, out, offset) => renderEvalChecked(STD_SIZE, evalImg, norm, out, offset),
-};
+/** torchvision's resized_crop(box -> size x size, BILINEAR), mirrored when `flip`, normalised into `out`. */
+export function renderCropView(img: RgbImage, c: CropRect, size: number, flip: boolean, norm: NormLut, out: Float32Array, offset: number): void {
+  normalizeFlipInto(resizeCrop(img, c.left, c.top, c.width, c.height, size, size), flip, norm, out, offset);
+}
 
-export function getPreset(name: PresetName): Preset {
+/** torchvision's eval transform at `size`: Resize(floor(size / 0.875)) + CenterCrop(size). */
+export function centreEvalImage(img: RgbImage, size: number): RgbImage {
+  return applyEvalSpec(img, centreEvalSpec(size));
+}
+
+export function centreEvalSpec(size: number): EvalSpec {
+  return { resize: { kind: 'shorter', size: evalResizeFor(size) }, crop: size };
+}
+
+/** RandomResizedCrop(size, scale) + RandomHorizontalFlip; eval Resize(size/0.875) + CenterCrop(size). */
+export function rrcPreset(name: PresetName, size: number, scale: readonly [number, number], transformVersion: number): Preset {
+  return {
+    name,
+    inputSize: size,
+    transformVersion,
+    prepareTrain: (img) => img,
+    evalImage: (img) => centreEvalImage(img, size),
+    evalSpec: centreEvalSpec(size),
+    trainDescription: `RandomResizedCrop ${size} (scale ${scale.join('-')}, ratio 3/4-4/3, bilinear), RandomHorizontalFlip 0.5`,
+    viewParams: standardViewParams,
+    renderTrainView(prepared, params, norm, out, offset) {
+      if (params.kind !== 'standard') throw new TypeError(`${name} preset given ${params.kind} view parameters`);
+      renderCropView(prepared, randomResizedCrop(params, prepared.width, prepared.height, scale), size, params.hflip, norm, out, offset);
+    },
+    renderEval: (evalImg, norm, out, offset) => renderEvalChecked(size, evalImg, norm, out, offset),
+    testViews: 0,
+    renderTestView: noTestViews,
+  };
+}
+
+/** The probe preset (probe.ts): RandomResizedCrop(scale 0.25-1) + flip, one mirrored test-time view. */
+export function probePreset(size = PROBE_DEFAULTS.size): Preset {
+  const base = rrcPreset('probe', size, PROBE_DEFAULTS.scale, PROBE_TRANSFORM_VERSION);
+  return {
+    ...base,
+    testViews: 1,
+    renderTestView(evalImg, t, norm, out, offset) {
+      if (t !== 0) throw new RangeError(`the probe preset has 1 test-time view, not view ${t}`);
+      if (evalImg.width !== size || evalImg.height !== size) {
+        throw new RangeError(`eval view must be ${size}x${size}, got ${evalImg.width}x${evalImg.height}`);
+      }
+      normalizeFlipInto(evalImg, true, norm, out, offset);
+    },
+    features: PROBE_DEFAULTS.features,
+  };
+}
+
+/** --size: a whole number of pixels a ResNet can take (its stride is 32). */
+export function checkInputSize(size: number): number {
+  if (!Number.isInteger(size) || size < 32 || size > 1024) throw new UserError(`--size must be a whole number of pixels from 32 to 1024 (got ${size})`);
+  return size;
+}
+
+export function getPreset(name: PresetName, opts: PresetOptions = {}): Preset {
   switch (name) {
     case 'seed':
+      if (opts.size !== undefined && opts.size !== SEED_SIZE) throw new UserError(`the seed preset is the tutorial's transform at ${SEED_SIZE}px; --size applies to the standard and probe presets`);
       return seedPreset;
     case 'standard':
-      return standardPreset;
+      return rrcPreset('standard', checkInputSize(opts.size ?? STD_SIZE), RRC_SCALE, 1);
+    case 'probe':
+      return probePreset(opts.size === undefined ? undefined : checkInputSize(opts.size));
     default:
-      throw new RangeError(`unknown preset "${String(name)}" (expected seed or standard)`);
+      throw new UserError(`unknown preset "${String(name)}" (expected ${PRESET_NAMES.join(', ')})`);
   }
 }

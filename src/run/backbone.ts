@@ -4,6 +4,8 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import type { Fingerprint } from '../cache/types.js';
+import { fingerprintFeatures } from '../cache/fingerprint.js';
+import { describeFeatures, isDefaultFeatures } from '../feature-spec.js';
 import { UserError } from '../errors.js';
 import { loadBackboneNet, openBackbone, type BackboneOptions, type LoadedNet, type OpenedBackbone } from '../backbone/index.js';
 import { cacheDir as weightsHome } from '../download.js';
@@ -51,7 +53,7 @@ async function weightsFromHint(cacheDir: string | undefined, sha256: string): Pr
 
 function runPreset(fp: Fingerprint | null, source: string): { fp: Fingerprint; preset: Preset } {
   if (!fp) throw new UserError(`${source} records no cache fingerprint, so the backbone it was trained on is unknown; retrain it with viewprobe train`);
-  const preset = getPreset(fp.preset);
+  const preset = getPreset(fp.preset, fp.preset === 'seed' ? {} : { size: fp.inputSize });
   if (preset.inputSize !== fp.inputSize || preset.transformVersion !== fp.transformVersion) {
     throw new UserError(`${source} was trained on preset ${fp.preset} v${fp.transformVersion} at ${fp.inputSize}px; this viewprobe has v${preset.transformVersion} at ${preset.inputSize}px: re-extract and retrain`);
   }
@@ -91,7 +93,7 @@ export async function openRunBackbone(fingerprint: Fingerprint | null, headDim: 
   const { fp, preset } = runPreset(fingerprint, source);
   const precision = planRunPrecision(a, fp, cacheDir, preset);
   const bb = await runWeights(fp, headDim, source, a, cacheDir,
-    (weights) => openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads, int8: precision.int8 }),
+    (weights) => openBackbone({ weights, backbone: fp.arch, engine: a.engine, device: a.device, threads: a.threads, int8: precision.int8, features: fingerprintFeatures(fp) }),
     (bb) => bb.engine.dispose());
   return { bb, preset, norm: makeNormLut(bb.preprocess), fingerprint: precision.fingerprint(fp), precision };
 }
@@ -105,6 +107,11 @@ export interface RunNet {
 /** The run's backbone as a folded network, without an engine, checked like openRunBackbone's (export builds its own graph). */
 export async function loadRunNet(fingerprint: Fingerprint | null, headDim: number, source: string, a: { weights?: string }, cacheDir?: string): Promise<RunNet> {
   const { fp, preset } = runPreset(fingerprint, source);
+  // The exported graph is written with the default pooling; other pooled features are not exportable yet.
+  const features = fingerprintFeatures(fp);
+  if (!isDefaultFeatures(features)) {
+    throw new UserError(`${source} was trained on ${describeFeatures(features)} features; export writes the average pool of layer4 only (re-extract without --pool/--layers and retrain to export)`);
+  }
   const loaded = await runWeights(fp, headDim, source, a, cacheDir,
     async (weights) => {
       const l = await loadBackboneNet({ weights, backbone: fp.arch });

@@ -7,6 +7,9 @@ import { HeadEngine, type Batch } from '../head/engine.js';
 import { cloneHead, initHead, type Head } from '../head/head.js';
 import { Rng, Stream, permutation } from '../random.js';
 import { stepLr } from './schedule.js';
+import { evalRows, evalViewCount, evalViewRows, meanOverViews } from './eval-views.js';
+
+export { evalRows } from './eval-views.js';
 
 /** Which cached views of a training image an epoch may pick: augmented, clean (eval transform), or either. */
 export type ViewMode = 'aug' | 'clean' | 'all';
@@ -105,18 +108,6 @@ function rowCount(s: SplitFeatures): number {
   return s.labels.length;
 }
 
-/**
- * The one feature row per image that evaluation uses: the clean (eval-transform) view; a split with
- * no clean array but exactly one view per image (how a val split may be stored) uses that view.
- */
-export function evalRows(s: SplitFeatures): Float32Array {
-  const n = rowCount(s);
-  if (s.clean) return s.clean;
-  if (s.views === 1) return s.aug;
-  if (n === 0) return new Float32Array(0);
-  throw new UserError(`the ${s.split} split has no eval-transform view of each image (${s.views} augmented views, no clean view)`);
-}
-
 function checkSplit(s: SplitFeatures, nc: number, name: string): void {
   const n = rowCount(s);
   if (s.paths.length !== n && s.paths.length !== 0) throw new Error(`${name} split: ${s.paths.length} paths for ${n} labels`);
@@ -184,7 +175,8 @@ export async function trainHead(
   const nVal = rowCount(val);
   const d = train.dim;
   const k = train.views;
-  const valX = evalRows(val);
+  // With test-time views, the mean feature: for this plain linear head, the same as averaging logits.
+  const valX = meanOverViews(evalViewRows(val), nVal, evalViewCount(val), d);
 
   const init = hooks.init ? cloneHead(hooks.init) : initHead(classes, d, o.seed);
   const math = new HeadEngine(init, { maxBatch: o.batch, aug: train.aug, clean: train.clean });

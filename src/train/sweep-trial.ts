@@ -8,7 +8,8 @@ import type { Head, HeadTransform } from '../head/head.js';
 import { crossEntropy, argmax } from '../head/loss.js';
 import { applyTransform, fitStandardizer, foldStandardizer, standardize, type Standardizer } from '../head/transform.js';
 import { fitLogistic } from './lbfgs.js';
-import { evalRows, trainHead, type EpochRecord } from './loop.js';
+import { trainHead, type EpochRecord } from './loop.js';
+import { evalViewCount, evalViewRows, meanOverViews } from './eval-views.js';
 import { foldSplits, type Selection } from './selection.js';
 import type { AdamTrial, LbfgsTrial, Task, TransformName, TrialSpec } from './sweep-space.js';
 
@@ -57,7 +58,8 @@ function transformSplit(s: SplitFeatures, t: HeadTransform | undefined, std: Sta
     const y = applyTransform(t, x, rows, s.dim);
     return std ? standardize(std, y, rows, s.dim) : y;
   };
-  return { ...s, aug: f(s.aug, n * s.views), clean: s.clean ? f(s.clean, n) : null };
+  // Test-time views too: evaluation averages over them, so they must be in the same space as the clean view.
+  return { ...s, aug: f(s.aug, n * s.views), clean: s.clean ? f(s.clean, n) : null, ...(s.tta && s.ttaViews ? { tta: f(s.tta, n * s.ttaViews) } : {}) };
 }
 
 export interface Prepared {
@@ -90,11 +92,12 @@ function finalHead(h: Head, p: Prepared): Head {
   return p.transform ? { ...folded, transform: { ...p.transform } } : folded;
 }
 
-/** Accuracy and mean loss of a saved head on raw rows, through the one forward pass eval uses. */
+/** Accuracy and mean loss of a saved head on raw rows, through the one forward pass eval uses (logits averaged over test-time views). */
 export function scoreHead(head: Head, s: SplitFeatures): { acc: number; loss: number } {
   const n = s.labels.length;
   const nc = head.classes.length;
-  const z = new HeadForward(head).logits(evalRows(s), n);
+  const v = evalViewCount(s);
+  const z = meanOverViews(new HeadForward(head).logits(evalViewRows(s), n * v), n, v, nc);
   let ok = 0, loss = 0;
   for (let i = 0; i < n; i++) {
     const y = s.labels[i]!;

@@ -53,9 +53,10 @@ function badReal(min: number, max: number, minExclusive: boolean): string[] {
 // changed there by mistake fails this table.
 const THREADS = badWhole(1, 4096);
 const TABLE: Record<string, Record<string, string[]>> = {
-  embed: { threads: THREADS },
+  embed: { threads: THREADS, size: badWhole(32, 1024) },
   extract: {
     threads: THREADS,
+    size: badWhole(32, 1024),
     views: badWhole(0, 1000),
     batch: badWhole(1, 1024),
     seed: badWhole(0, 2 ** 32 - 1),
