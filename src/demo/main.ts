@@ -22,7 +22,7 @@ import { EXTRACT_BUDGET_S, fitToBudget, formatDuration, resultTable, SLOWEST, sl
 import { loadSourceData, OFFLINE_HINT, resolveSource, writeDemoLists, type DemoSource } from './sources.js';
 
 /** The recommended flow's preset and K (README "Best accuracy"). */
-export const DEMO_PRESET: string = 'standard';
+export const DEMO_PRESET: string = 'probe';
 export const DEMO_VIEWS = 4;
 /**
  * Images per class. Sized so that the whole demo (extract ~1,600 views with 1 test-time view per
