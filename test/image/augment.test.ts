@@ -8,7 +8,6 @@ import {
   hflip,
   luma,
   normalizeInto,
-  pilRotationFixed,
   pyRound,
   renderSeedView,
   renderSeedViewU8,
@@ -18,6 +17,7 @@ import {
   vflip,
 } from '../../src/image/augment.js';
 import { decodeImage, type RgbImage } from '../../src/image/decode.js';
+import { pilRotationFixed } from '../../src/image/rotation.js';
 import { crop, resizeBilinear } from '../../src/image/resize.js';
 import { SEED_AUGMENT_FILES, type RefResult, block, caffeLut, imagenetLut, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
