@@ -63,3 +63,42 @@ export function groupByBlob<T>(items: Iterable<[blob: number, item: T]>): [numbe
   }
   return [...groups].sort((a, b) => a[0] - b[0]);
 }
+
+/** Where one feature segment of a split goes: `views` rows from `srcView` of its block into `dst` at `dstFloat`. */
+export interface ReadPart {
+  srcView: number;
+  dst: Float32Array;
+  dstFloat: number;
+  views: number;
+}
+
+/**
+ * The arrays a split reads into and, per block, the segments to copy (so each block is fetched once):
+ * views = the augmented views every row has (capped by maxViews); the clean array only when every
+ * row has its clean view; test-time views only beside clean ones (they are averaged with them).
+ */
+export function planSplitRead(rows: FeatureIndex[], dim: number, opts: { maxViews?: number; maxTtaViews?: number }) {
+  const n = rows.length;
+  let views = n === 0 ? 0 : Infinity;
+  for (const r of rows) views = Math.min(views, contiguousViews(r[0]));
+  if (opts.maxViews !== undefined) views = Math.min(views, opts.maxViews);
+  const hasClean = n > 0 && rows.every((r) => r[1]);
+  let ttaViews = hasClean ? Infinity : 0;
+  for (const r of rows) ttaViews = Math.min(ttaViews, r[2] ? contiguousViews(r[2]) : 0);
+  if (opts.maxTtaViews !== undefined) ttaViews = Math.min(ttaViews, opts.maxTtaViews);
+  const aug = new Float32Array(n * views * dim);
+  const clean = hasClean ? new Float32Array(n * dim) : null;
+  const tta = ttaViews > 0 ? new Float32Array(n * ttaViews * dim) : undefined;
+  const parts: [number, ReadPart][] = [];
+  const segments = (segs: AugSeg[], dst: Float32Array, i: number, have: number) => {
+    for (const [start, count, blob, offset] of segs) {
+      if (start < have) parts.push([blob, { srcView: offset, dst, dstFloat: (i * have + start) * dim, views: Math.min(count, have - start) }]);
+    }
+  };
+  rows.forEach((r, i) => {
+    segments(r[0], aug, i, views);
+    if (clean) parts.push([r[1]![0], { srcView: r[1]![1], dst: clean, dstFloat: i * dim, views: 1 }]);
+    if (tta) segments(r[2]!, tta, i, ttaViews);
+  });
+  return { views, ttaViews, aug, clean, tta, parts };
+}

@@ -3,6 +3,7 @@
 // a refusal message can say which setting differs instead of showing two opaque ids.
 import { createHash } from 'node:crypto';
 import { DEFAULT_FEATURES, type FeatureSpec } from '../feature-spec.js';
+import { UserError } from '../errors.js';
 import type { Fingerprint } from './types.js';
 
 /** JSON with object keys sorted at every level and no whitespace: one text per value. */
@@ -82,4 +83,9 @@ function show(v: unknown): string {
 /** e.g. `preset: this cache holds seed, you asked standard; seed: this cache holds 0, you asked 1`. */
 export function describeDifferences(diffs: FingerprintDifference[]): string {
   return diffs.map((d) => `${d.field}: this cache holds ${show(d.cache)}, you asked ${show(d.asked)}`).join('; ');
+}
+
+/** The refusal of a writer whose settings differ from the cache's, naming each difference. */
+export function settingsMismatch(shown: string, diffs: FingerprintDifference[]): UserError {
+  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})`);
 }

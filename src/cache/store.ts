@@ -28,8 +28,8 @@
 import { join, resolve } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { UserError } from '../errors.js';
-import { describeDifferences, diffFingerprints, fingerprintId, normalizeFingerprint, type FingerprintDifference } from './fingerprint.js';
-import { BlobPacker, contiguousViews, groupByBlob, type AugSeg, type FeatureIndex, type FeatureKind } from './blobs.js';
+import { diffFingerprints, fingerprintId, normalizeFingerprint, settingsMismatch } from './fingerprint.js';
+import { BlobPacker, contiguousViews, groupByBlob, planSplitRead, type AugSeg, type FeatureIndex, type FeatureKind } from './blobs.js';
 import { rowKey, splitRange, type RowKey } from './keys.js';
 import { checkCacheFolder, fileSize, lmdbReason, writeFailure } from './lmdb-file.js';
 import { WriterLock, probeWritable } from './lock.js';
@@ -39,11 +39,6 @@ import type { CacheInfo, CacheMeta, CommitBatch, Failure, FeatureRecord, Fingerp
 export type { CacheInfo, CacheMeta, CommitBatch, FeatureKind, FeatureRecord, OpenOptions, SplitCounts } from './types.js';
 export { LOCK_FILE, WriterLock } from './lock.js';
 export { CacheWriteError } from './lmdb-file.js';
-
-/** The refusal of a writer whose settings differ from the cache's, naming each difference. */
-export function settingsMismatch(shown: string, diffs: FingerprintDifference[]): UserError {
-  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})`);
-}
 
 /** Bumped when the layout above changes; a cache of a newer format is refused. */
 export const CACHE_FORMAT = 1;
@@ -365,35 +360,10 @@ export class FeatureCache {
       const idx = this.featuresDb.get(member.hash);
       if (idx && (contiguousViews(idx[0]) > 0 || idx[1])) rows.push({ member, idx });
     }
-    const n = rows.length;
-    let views = n === 0 ? 0 : Infinity;
-    for (const r of rows) views = Math.min(views, contiguousViews(r.idx[0]));
-    if (opts.maxViews !== undefined) {
-      if (!Number.isInteger(opts.maxViews) || opts.maxViews < 0) throw new CallerError(`readSplit: maxViews must be a non-negative integer, got ${opts.maxViews}`);
-      views = Math.min(views, opts.maxViews);
+    if (opts.maxViews !== undefined && (!Number.isInteger(opts.maxViews) || opts.maxViews < 0)) {
+      throw new CallerError(`readSplit: maxViews must be a non-negative integer, got ${opts.maxViews}`);
     }
-    const hasClean = n > 0 && rows.every((r) => r.idx[1]);
-    // Test-time views count only beside a clean view (they are averaged with it); min over members.
-    let ttaViews = hasClean ? Infinity : 0;
-    for (const r of rows) ttaViews = Math.min(ttaViews, r.idx[2] ? contiguousViews(r.idx[2]) : 0);
-    if (opts.maxTtaViews !== undefined) ttaViews = Math.min(ttaViews, opts.maxTtaViews);
-    const aug = new Float32Array(n * views * dim);
-    const clean = hasClean ? new Float32Array(n * dim) : null;
-    const tta = ttaViews > 0 ? new Float32Array(n * ttaViews * dim) : undefined;
-    // Fetch each blob once and scatter its rows, whatever order the members came in.
-    type Part = { srcView: number; dst: Float32Array; dstFloat: number; views: number };
-    const parts: [number, Part][] = [];
-    rows.forEach((r, i) => {
-      for (const [start, count, blob, offset] of r.idx[0]) {
-        if (start < views) parts.push([blob, { srcView: offset, dst: aug, dstFloat: (i * views + start) * dim, views: Math.min(count, views - start) }]);
-      }
-      if (clean) parts.push([r.idx[1]![0], { srcView: r.idx[1]![1], dst: clean, dstFloat: i * dim, views: 1 }]);
-      if (tta) {
-        for (const [start, count, blob, offset] of r.idx[2]!) {
-          if (start < ttaViews) parts.push([blob, { srcView: offset, dst: tta, dstFloat: (i * ttaViews + start) * dim, views: Math.min(count, ttaViews - start) }]);
-        }
-      }
-    });
+    const { views, ttaViews, aug, clean, tta, parts } = planSplitRead(rows.map((r) => r.idx), dim, opts);
     for (const [blob, list] of groupByBlob(parts)) {
       const bytes = this.block(blob);
       for (const p of list) {

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../head/file.js';
 import { log, printJson } from '../log.js';
-import { openCacheForReading } from '../train/cache-reader.js';
+import { readTrainingSplits } from '../train/cache-reader.js';
 import { pct } from '../format.js';
 import { RUN_FILES, checkRunTarget, writeRun } from '../run/run.js';
 import { SWEEP_FILE, SWEEP_FORMAT, type SweepFileJson, type SweepTrialJson } from '../run/sweep-file.js';
@@ -67,16 +67,7 @@ export async function runSweep(a: SweepArgs, io: CacheOpener = {}): Promise<numb
   const cacheDir = resolve(a.cache);
   const outDir = resolve(a.out);
   await checkRunTarget(outDir, a.force);
-  const cache = await (io.openCache ?? openCacheForReading)(cacheDir);
-  let train, val, info;
-  try {
-    info = await cache.info();
-    train = await cache.readSplit('train');
-    val = await cache.readSplit('val');
-  } finally {
-    await cache.close();
-  }
-  if (train.labels.length === 0) throw new UserError(`cache ${a.cache} has no training images (run viewprobe extract --train DATA --cache ${a.cache})`);
+  const { info, train, val } = await readTrainingSplits(cacheDir, a.cache, io.openCache);
   if (info.classes.length < 2) throw new UserError(`need at least 2 classes, the cache has ${info.classes.length}`);
   const hasVal = val.labels.length > 0;
   if (a.select === 'val' && !hasVal) throw new UserError(`--select val: cache ${a.cache} has no validation split`);

@@ -9,7 +9,7 @@ import { log, printJson, printText } from '../log.js';
 import { RUN_FILES, checkRunTarget, writeRun, type CacheInfoLike } from '../run/run.js';
 import type { trainBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
-import { openCacheForReading, type CacheReader } from '../train/cache-reader.js';
+import { readTrainingSplits, type CacheReader } from '../train/cache-reader.js';
 import { resolveTrainOptions, trainHead, type EpochRecord, type TrainResult } from '../train/loop.js';
 
 export type TrainArgs = ArgsOf<typeof trainBuilder>;
@@ -45,16 +45,7 @@ export async function runTrain(a: TrainArgs, io: CacheOpener = {}): Promise<numb
   const outDir = resolve(a.out);
   await checkRunTarget(outDir, a.force);
 
-  const cache = await (io.openCache ?? openCacheForReading)(cacheDir);
-  let train, val, info;
-  try {
-    info = await cache.info();
-    train = await cache.readSplit('train');
-    val = await cache.readSplit('val');
-  } finally {
-    await cache.close();
-  }
-  if (train.labels.length === 0) throw new UserError(`cache ${a.cache} has no training images (run viewprobe extract --train DATA --cache ${a.cache})`);
+  const { info, train, val } = await readTrainingSplits(cacheDir, a.cache, io.openCache);
   if (val.labels.length === 0) throw new UserError(`cache ${a.cache} has no validation split (run viewprobe extract --val DATA --cache ${a.cache})`);
 
   log(

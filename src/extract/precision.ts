@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { calibrationHash, int8Fingerprint, readCalibration, writeCalibration, type CalibrationFile } from '../cache/calibration.js';
-import { diffFingerprints } from '../cache/fingerprint.js';
-import { FeatureCache, settingsMismatch } from '../cache/store.js';
+import { FeatureCache } from '../cache/store.js';
+import { diffFingerprints, settingsMismatch } from '../cache/fingerprint.js';
 import type { Fingerprint } from '../cache/types.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { UserError } from '../errors.js';

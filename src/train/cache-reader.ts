@@ -47,3 +47,21 @@ export async function openCacheForReading(dir: string): Promise<CacheReader> {
     },
   };
 }
+
+/**
+ * What train and sweep read: the cache's summary and its train and val splits (the cache closed
+ * again at once). A cache without training images is refused, naming the extract that fills it.
+ */
+export async function readTrainingSplits(dir: string, shown: string, open: (dir: string) => Promise<CacheReader> = openCacheForReading) {
+  const cache = await open(dir);
+  let train, val, info;
+  try {
+    info = await cache.info();
+    train = await cache.readSplit('train');
+    val = await cache.readSplit('val');
+  } finally {
+    await cache.close();
+  }
+  if (train.labels.length === 0) throw new UserError(`cache ${shown} has no training images (run viewprobe extract --train DATA --cache ${shown})`);
+  return { info, train, val };
+}
