@@ -32,12 +32,14 @@ export function stratifiedFolds(labels: Int32Array, k: number, seed: number): In
   return fold;
 }
 
-/** The images `idx` of a split as a split of their own (rows copied, views and clean kept). */
+/** The images `idx` of a split as a split of their own (rows copied; augmented, clean and test-time views kept). */
 export function subsetSplit(s: SplitFeatures, idx: ArrayLike<number>, name = s.split): SplitFeatures {
   const m = idx.length;
   const { dim: d, views: k } = s;
   const aug = new Float32Array(m * k * d);
   const clean = s.clean ? new Float32Array(m * d) : null;
+  const t = s.tta && s.ttaViews ? s.ttaViews : 0;
+  const tta = t ? new Float32Array(m * t * d) : null;
   const labels = new Int32Array(m);
   const paths: string[] = [];
   const hashes: string[] = [];
@@ -48,8 +50,9 @@ export function subsetSplit(s: SplitFeatures, idx: ArrayLike<number>, name = s.s
     if (s.hashes.length) hashes.push(s.hashes[i]!);
     aug.set(s.aug.subarray(i * k * d, (i + 1) * k * d), j * k * d);
     if (clean) clean.set(s.clean!.subarray(i * d, (i + 1) * d), j * d);
+    if (tta) tta.set(s.tta!.subarray(i * t * d, (i + 1) * t * d), j * t * d);
   }
-  return { split: name, dim: d, paths, hashes, labels, views: k, aug, clean };
+  return { split: name, dim: d, paths, hashes, labels, views: k, aug, clean, ...(tta ? { tta, ttaViews: t } : {}) };
 }
 
 /** Train and held-out parts of fold `f`. */

@@ -59,7 +59,7 @@ function shared(a: Float32Array): Float32Array {
   s.set(a);
   return s;
 }
-const shareSplit = (s: SplitFeatures): SplitFeatures => ({ ...s, aug: shared(s.aug), clean: s.clean ? shared(s.clean) : null });
+const shareSplit = (s: SplitFeatures): SplitFeatures => ({ ...s, aug: shared(s.aug), clean: s.clean ? shared(s.clean) : null, ...(s.tta ? { tta: shared(s.tta) } : {}) });
 
 /** The compiled worker; under vitest this module runs from src/*.ts, and the worker only exists in dist/. */
 function workerUrl(): URL {

@@ -31,6 +31,13 @@ describe('stratified k-fold', () => {
     expect([...held.clean!.subarray(0, train.dim)]).toEqual([...train.clean!.subarray(i * train.dim, (i + 1) * train.dim)]);
     expect([...held.aug.subarray(0, 2 * train.dim)]).toEqual([...train.aug.subarray(i * 2 * train.dim, (i + 1) * 2 * train.dim)]);
     expect(subsetSplit(train, []).labels.length).toBe(0);
+    // Test-time views go with their image, so a held-out fold is scored over them as eval scores new images.
+    const d = train.dim;
+    const withTta = { ...train, ttaViews: 2, tta: Float32Array.from({ length: train.labels.length * 2 * d }, (_, j) => j) };
+    const h = foldSplits(withTta, folds, 1).held;
+    expect(h.ttaViews).toBe(2);
+    expect([...h.tta!.subarray(0, 2 * d)]).toEqual([...withTta.tta.subarray(i * 2 * d, (i + 1) * 2 * d)]);
+    expect(foldSplits(train, folds, 1).held.tta).toBeUndefined();
   });
 
   it('chooses on val when there is one, else CV, and says so', () => {
