@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calibrationHash, readCalibration } from '../../src/cache/calibration.js';
 import { FeatureCache } from '../../src/cache/store.js';
@@ -14,6 +15,8 @@ import { readModelSidecar, type ModelSidecar } from '../../src/export/sidecar.js
 import { runCli } from '../helpers/cli.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
 import { REF_PHOTOS, TINY_VAL, cli, evalPixels, makeRun, maxDiff, optimizedOps, predictProbs, runModel, runModelOutputs } from './helpers.js';
+
+ortWeb.env.wasm.numThreads = 1;
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-export-int8-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -89,6 +92,16 @@ describeShared('viewprobe export of int8 runs', NEEDS, () => {
     });
     console.log(`int8 export features vs the int8 cache's clean val features: max |Δ| = ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('onnxruntime-web (wasm) runs it too, but not to the bit: its int8 arithmetic rounds otherwise', async () => {
+    // Measured here: max |Δp| 1.2e-2 on these 15 photos (on 6 of them the features differ by at most
+    // 0.13 of values up to 27), against 5.3e-2 between int8 and fp32 features. Why the wasm build
+    // rounds otherwise (unfused QDQ, or its own int8 kernels) was not looked into; the README says so.
+    const got = await runModel(ortWeb, model, pixels, images.length, 244);
+    const d = maxDiff(got, predictProbs(int8.run, side.classes.length, images), side.classes);
+    console.log(`int8 export in onnxruntime-web (wasm) vs predict (int8): max |Δp| = ${d.toExponential(2)} (${images.length} photos)`);
+    expect(d).toBeLessThan(3e-2);
   });
 
   it('onnxruntime fuses the exported backbone completely: QLinearConv, QLinearAdd, uint8 MaxPool, no float Conv', async () => {
