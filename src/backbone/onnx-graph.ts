@@ -10,6 +10,13 @@ const { onnx } = onnxProto;
 /** Opset 13 covers every op used here and is supported by every onnxruntime of the last years (node, Python, web). */
 export const OPSET = 13;
 
+/**
+ * The backbone's input tensor (normalised NCHW float32) in every graph that holds appendResNet's
+ * backbone: the engine's and export's. It is a calibration point (its range is in calibration.json
+ * under this name), and the one Transpose quantize.ts quantises.
+ */
+export const BACKBONE_INPUT = 'nchw';
+
 export type Dim = number | string;
 export type AttrValue = number | number[] | { float: number };
 export const DataType = onnx.TensorProto.DataType;
@@ -71,10 +78,10 @@ export class OnnxGraph {
   }
 
   encode(o: EncodeOptions): Uint8Array {
-    return onnx.ModelProto.encode(this.proto(o)).finish();
+    return encodeModel(this.proto(o));
   }
 
-  /** The model as a ModelProto object, before encoding (quantize.ts rewrites the engine's). */
+  /** The model as a ModelProto object, before encoding (quantize.ts rewrites the engine's and export's backbone in it). */
   proto(o: EncodeOptions): ModelProto {
     return onnx.ModelProto.create({
       irVersion: 8,
@@ -95,6 +102,10 @@ export class OnnxGraph {
 }
 
 export type ModelProto = InstanceType<typeof onnx.ModelProto>;
+
+export function encodeModel(m: ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(m).finish();
+}
 
 /** A float tensor's type, for graph inputs and outputs; a string dim is symbolic, none leaves the shape open. */
 export function floatValueInfo(name: string, dims?: Dim[]) {
@@ -188,18 +199,18 @@ export interface OnnxModelOptions {
  * NCHW in the graph, to `features`; `logits` adds a second output through the weights' own fc.
  */
 export function buildOnnxModel(net: FoldedResNet, opts: OnnxModelOptions = {}): Uint8Array {
-  return onnx.ModelProto.encode(buildOnnxProto(net, opts)).finish();
+  return encodeModel(buildOnnxProto(net, opts));
 }
 
 /**
  * buildOnnxModel's graph as a ModelProto object, so that quantize.ts can rewrite it. Tensor names are
- * stable: 'nchw' (the input), `${conv}.out` / `${conv}.relu`, 'maxpool', `${block}.out`.
+ * stable: BACKBONE_INPUT ('nchw'), `${conv}.out` / `${conv}.relu`, 'maxpool', `${block}.out`.
  */
 export function buildOnnxProto(net: FoldedResNet, opts: OnnxModelOptions = {}): ModelProto {
   const spec = opts.features ?? DEFAULT_FEATURES;
   const g = new OnnxGraph();
   g.input('input', DataType.FLOAT, ['N', 'H', 'W', 3]);
-  const nchw = g.node('Transpose', ['input'], ['nchw'], { perm: [0, 3, 1, 2] });
+  const nchw = g.node('Transpose', ['input'], [BACKBONE_INPUT], { perm: [0, 3, 1, 2] });
   const features = appendResNet(g, net, nchw, 'features', spec);
   g.output(features, DataType.FLOAT, ['N', featureDim(spec, stageChannels(net.blocks))]);
   if (opts.logits && net.fc) {

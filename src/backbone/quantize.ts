@@ -1,5 +1,7 @@
-// The int8 backbone: the fp32 graph of onnx.ts rewritten as a QDQ graph, which onnxruntime's CPU
-// provider fuses into QLinearConv / QLinearAdd kernels (u8 activations x s8 weights).
+// The int8 backbone: the fp32 backbone of onnx-graph.ts (appendResNet) rewritten as a QDQ graph,
+// which onnxruntime's CPU provider fuses into QLinearConv / QLinearAdd kernels (u8 activations x s8
+// weights). One pass (quantizeBackbone) serves the engine's graph and `viewprobe export`'s, so an
+// exported int8 model computes the very features of an int8 cache.
 //
 // - Weights: per-output-channel symmetric int8 with |q| <= 63 (7 bits), behind DequantizeLinear.
 //   Full 8-bit weights saturate the AVX2 kernel (vpmaddubsw adds two u8 x s8 products into an int16;
@@ -7,14 +9,15 @@
 //   with and without VNNI, which a cache that outlives machines needs.
 // - Biases: int32 at scale (input scale x weight scale), so QLinearConv adds them exactly.
 // - Activations: uint8, one QuantizeLinear -> DequantizeLinear pair after every point that
-//   activationPoints() lists: the input, each Conv (after its ReLU when it has one: the range then
-//   starts at 0 and zero point 0, so onnxruntime drops the ReLU), the MaxPool (with its input's
-//   parameters, so it runs on uint8) and each residual Add (after its ReLU).
+//   activationPoints() lists: the backbone's input, each Conv (after its ReLU when it has one: the
+//   range then starts at 0 and zero point 0, so onnxruntime drops the ReLU), the MaxPool (with its
+//   input's parameters, so it runs on uint8) and each residual Add (after its ReLU). The pooling of
+//   the features and anything after it stay fp32.
 // The ranges come from a calibration (fp32 activations of sample images; see extract/calibrate.ts):
 // buildCalibrationModel() is the fp32 graph with every point as an extra output.
 import onnxProto from 'onnx-proto';
 import type * as Ort from 'onnxruntime-node';
-import { buildOnnxProto, floatValueInfo, type ModelProto, type OnnxModelOptions } from './onnx-graph.js';
+import { BACKBONE_INPUT, buildOnnxProto, encodeModel, floatValueInfo, type ModelProto, type OnnxModelOptions } from './onnx-graph.js';
 import type { FoldedResNet } from './spec.js';
 
 const { onnx } = onnxProto;
@@ -43,7 +46,11 @@ export interface QuantParams {
   zeroPoint: number;
 }
 
-/** The points of a graph built by buildOnnxProto, in graph order: every Transpose, Conv (unless a ReLU follows), ReLU and MaxPool output. */
+/**
+ * The points of a graph that holds appendResNet's backbone, in graph order: the backbone's input
+ * (the Transpose to BACKBONE_INPUT), every Conv (unless a ReLU follows), ReLU and MaxPool output.
+ * The rest of such a graph (export's normalisation, pooling, head) has none of these ops.
+ */
 export function activationPoints(model: ModelProto): ActivationPoint[] {
   const nodes = model.graph!.node!;
   const producer = new Map<string, NodeProto>();
@@ -57,7 +64,7 @@ export function activationPoints(model: ModelProto): ActivationPoint[] {
     const out = n.output![0]!;
     const op = n.opType!;
     if (op === 'Conv' && (consumers.get(out) ?? []).every((c) => c.opType === 'Relu')) continue;
-    if (op === 'Transpose' || op === 'Conv') points.push({ name: out, nonNegative: false });
+    if ((op === 'Transpose' && out === BACKBONE_INPUT) || op === 'Conv') points.push({ name: out, nonNegative: false });
     else if (op === 'Relu') points.push({ name: out, nonNegative: true });
     else if (op === 'MaxPool') {
       const input = n.input![0]!;
@@ -72,7 +79,7 @@ export function buildCalibrationModel(net: FoldedResNet): { model: Uint8Array; p
   const proto = buildOnnxProto(net);
   const points = activationPoints(proto);
   for (const p of points) if (!p.sameAs) proto.graph!.output!.push(floatValueInfo(p.name));
-  return { model: onnx.ModelProto.encode(proto).finish(), points };
+  return { model: encodeModel(proto), points };
 }
 
 /** uint8 parameters for a range: it always holds 0 (zero padding must be exact), and a ReLU output's starts at it. */
@@ -114,8 +121,20 @@ function attrInt(name: string, i: number) {
  */
 export function buildQdqModel(net: FoldedResNet, ranges: ActivationRanges, opts: OnnxModelOptions = {}): Uint8Array {
   const proto = buildOnnxProto(net, opts);
+  quantizeBackbone(proto, ranges);
+  return encodeModel(proto);
+}
+
+/**
+ * Rewrites, in place, the backbone of a graph that holds one (appendResNet's, from BACKBONE_INPUT
+ * on) as QDQ with these activation ranges; every other node stays fp32 (the engine's NHWC Transpose
+ * before it; export's normalisation before it and its pooling, head and softmax after it). Throws
+ * when a point has no range, or when the graph has no backbone input.
+ */
+export function quantizeBackbone(proto: ModelProto, ranges: ActivationRanges): void {
   const graph = proto.graph!;
   const points = activationPoints(proto);
+  if (!points.some((p) => p.name === BACKBONE_INPUT)) throw new Error(`quantizeBackbone: the graph has no backbone input "${BACKBONE_INPUT}"`);
   const params = new Map<string, QuantParams>();
   for (const p of points) {
     const r = ranges[p.sameAs ?? p.name];
@@ -183,7 +202,6 @@ export function buildQdqModel(net: FoldedResNet, ranges: ActivationRanges, opts:
   }
   graph.node = out;
   graph.initializer = [...graph.initializer!.filter((t) => !used.has(t.name!)), ...added];
-  return onnx.ModelProto.encode(proto).finish();
 }
 
 /** A single fp32 session over the calibration graph: each run returns every point's values. */

@@ -44,7 +44,7 @@ function viewOptions<T>(y: Argv<T>) {
     .option('layers', { type: 'string', requiresArg: true, describe: 'ResNet stages whose pooled outputs are concatenated: 4, or 4,3 (default 4)' });
 }
 
-/** int8 backbone: extract and embed default to fp32; eval and predict to the run's precision. */
+/** int8 backbone: extract and embed default to fp32; eval, predict and export to the run's precision. */
 function precisionOptions<T>(y: Argv<T>, fallback: string) {
   return y
     .option('precision', { choices: ['fp32', 'int8'] as const, describe: `backbone arithmetic (default: ${fallback}); int8 runs onnxruntime's int8 kernels on the CPU` })
@@ -128,9 +128,8 @@ export const cacheMergeBuilder = (y: Argv) =>
     .positional('inputs', { type: 'string', array: true, demandOption: true });
 
 export const exportBuilder = (y: Argv) =>
-  jsonOption(y)
+  precisionOptions(jsonOption(y), 'the run\'s; int8 with the calibration of the run\'s cache')
     .option('run', { type: 'string', demandOption: true, requiresArg: true })
     .option('out', { type: 'string', demandOption: true, requiresArg: true, describe: 'the .onnx file to write; its sidecar goes beside it (model.onnx -> model.json)' })
-    .option('precision', { choices: ['fp32'] as const, default: 'fp32' as const })
     .option('weights', { type: 'string', requiresArg: true, describe: 'the backbone weights the run was trained on (default: the ones recorded beside its cache)' })
     .option('force', { type: 'boolean', default: false, describe: 'replace an existing --out and its model.json' });

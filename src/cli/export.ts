@@ -1,25 +1,26 @@
 // `viewprobe export --run RUN --out model.onnx`: the run's whole classifier (normalisation, frozen
-// backbone, head, softmax) as one ONNX file, and model.json beside it. The weights are found and
-// checked exactly as predict finds them (run-backbone.ts); the model is loaded once in
-// onnxruntime before it is written, so a file that is written is one that runs.
+// backbone with the run's pooled features, head, softmax) as one ONNX file, and model.json beside it.
+// The weights, the precision and the int8 calibration are found and checked exactly as predict finds
+// them (run/backbone.ts): by default the run's precision, and for an int8 run the calibration of its
+// cache, so the exported int8 backbone is the one the cache's features came from. The model is loaded
+// once in onnxruntime before it is written, so a file that is written is one that runs.
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { FeatureCache } from '../cache/store.js';
+import { calibrationHash } from '../cache/calibration.js';
 import { UserError, errorMessage } from '../errors.js';
 import { log, printJson } from '../log.js';
 import type { exportBuilder } from './commands.js';
 import type { ArgsOf } from './options.js';
-import { loadRun, type LoadedRun } from '../run/run.js';
+import { loadRun } from '../run/run.js';
 import { loadRunNet } from '../run/backbone.js';
-import type { Preset } from '../image/presets.js';
 import { packageVersion } from '../shared.js';
 import { writeFileAtomic } from '../head/file.js';
-import { IO, OPSET, PRECISIONS, backboneWriter, buildExportModel, type Precision } from '../export/graph.js';
+import { IO, OPSET, buildExportModel, type Precision } from '../export/graph.js';
 import {
-  MODEL_FORMAT, MODEL_VERSION, evalTransformDoc, inputDoc, metadataEntries, normalizationDoc, outputsDoc, testTimeViewsDoc,
-  type ModelSidecar, type TestTimeViewsDoc,
+  MODEL_FORMAT, MODEL_VERSION, evalTransformDoc, featuresDoc, inputDoc, metadataEntries, normalizationDoc, outputsDoc, testTimeViewsDoc,
+  type CalibrationDoc, type ModelSidecar,
 } from '../export/sidecar.js';
 
 export type ExportArgs = ArgsOf<typeof exportBuilder>;
@@ -29,35 +30,7 @@ export function sidecarPath(out: string): string {
   return extname(out).toLowerCase() === '.onnx' ? out.slice(0, -5) + '.json' : out + '.json';
 }
 
-function isPrecision(p: string): p is Precision {
-  return (PRECISIONS as readonly string[]).includes(p);
-}
-
-/**
- * Test-time views: the run's cache holds augmented views of its val images (eval averages the logits
- * over them). `undefined` when the cache cannot be read (model.json then says nothing about them).
- */
-async function cacheTestTimeViews(run: LoadedRun, preset: Preset): Promise<TestTimeViewsDoc | null | undefined> {
-  if (!existsSync(run.cache)) {
-    log(`export: the run's cache ${run.cache} is not here; model.json cannot say whether the run averages test-time views`);
-    return undefined;
-  }
-  let cache: FeatureCache | undefined;
-  try {
-    cache = await FeatureCache.open(run.cache, { readOnly: true });
-    const val = cache.info()?.counts.splits.val;
-    if (!val || val.augViewsMin === 0) return null;
-    return testTimeViewsDoc(val.augViewsMin, val.clean === val.images, preset);
-  } catch (e) {
-    log(`export: cannot read the run's cache ${run.cache} (${errorMessage(e)}); model.json says nothing about test-time views`);
-    return undefined;
-  } finally {
-    await cache?.close();
-  }
-}
-
 export async function runExport(a: ExportArgs): Promise<number> {
-  if (!isPrecision(a.precision)) throw new UserError(`--precision ${a.precision} is not supported (choose ${PRECISIONS.join(', ')})`);
   const out = resolve(a.out);
   const side = sidecarPath(out);
   if (out === side) throw new UserError(`--out ${a.out}: name the model file, e.g. model.onnx`);
@@ -69,9 +42,13 @@ export async function runExport(a: ExportArgs): Promise<number> {
 
   const run = await loadRun(a.run);
   const head = run.head;
-  const { loaded, preset, fingerprint } = await loadRunNet(head.fingerprint, head.dim, run.headFile, { weights: a.weights }, run.cache);
+  const { loaded, preset, fingerprint, features, dim, precision: plan, int8 } = await loadRunNet(head.fingerprint, head.dim, run.headFile, a, run.cache);
   const { net } = loaded;
-  const tta = await cacheTestTimeViews(run, preset);
+  const precision: Precision = plan.precision;
+  const used = plan.calibration();
+  const calibration: CalibrationDoc | null = used ? { sha256: calibrationHash(used), method: used.method, images: used.images.length } : null;
+  const runPrecision = fingerprint.precision ?? 'fp32';
+  const tta = testTimeViewsDoc(preset);
 
   const valImages = typeof run.options.valImages === 'number' ? run.options.valImages : null;
   const facts: Omit<ModelSidecar, 'model'> = {
@@ -80,11 +57,12 @@ export async function runExport(a: ExportArgs): Promise<number> {
     viewprobe: packageVersion(),
     createdAt: new Date().toISOString(),
     input: inputDoc(preset.inputSize),
-    outputs: outputsDoc(head.classes.length, net.dim),
+    outputs: outputsDoc(head.classes.length, dim),
     classes: [...head.classes],
     transform: evalTransformDoc(preset),
     normalization: normalizationDoc(net.variant.preprocess),
     backbone: { arch: net.variant.arch, format: net.variant.format, dim: net.dim, weightsSha256: loaded.weightsSha256, weightsFile: basename(loaded.weightsPath) },
+    features: featuresDoc(features, dim),
     head: { file: basename(run.headFile), epoch: head.epoch, dim: head.dim, classes: head.classes.length, transform: head.transform ?? null },
     accuracy: {
       split: 'val',
@@ -92,33 +70,35 @@ export async function runExport(a: ExportArgs): Promise<number> {
       valAcc: head.valAcc,
       best: run.best,
       final: run.final,
-      note: 'val accuracy of the exported head; its epoch was chosen on the same val split, so this figure is optimistic',
+      note: 'val accuracy of the exported head; its epoch was chosen on the same val split, so this figure is optimistic' +
+        (precision === runPrecision ? '' : `; measured on the run's ${runPrecision} features, while this model computes ${precision} ones`),
     },
     fingerprint,
     fingerprintId: head.fingerprintId,
-    testTimeViews: tta ?? null,
+    testTimeViews: tta,
   };
-  const precision: Precision = a.precision;
   const bytes = buildExportModel({
     net,
     head: { classes: head.classes.length, dim: head.dim, weight: head.weight, bias: head.bias, ...(head.transform ? { transform: head.transform } : {}) },
     inputSize: preset.inputSize,
-    backbone: backboneWriter(precision),
-    metadata: metadataEntries({ ...facts, model: { precision, opset: OPSET } }),
+    features,
+    ...(int8 ? { int8 } : {}),
+    metadata: metadataEntries({ ...facts, model: { precision, opset: OPSET, calibration } }),
     producerVersion: facts.viewprobe,
-    docString: `viewprobe ${facts.viewprobe}: ${net.variant.arch} + linear head, ${head.classes.length} classes; uint8 RGB [N, ${preset.inputSize}, ${preset.inputSize}, 3] in; see metadata_props`,
+    docString: `viewprobe ${facts.viewprobe}: ${net.variant.arch}${precision === 'int8' ? ' int8' : ''} + linear head, ${head.classes.length} classes; ` +
+      `uint8 RGB [N, ${preset.inputSize}, ${preset.inputSize}, 3] in; see metadata_props`,
   });
-  await selfCheck(bytes, preset.inputSize, head.classes.length, net.dim);
+  await selfCheck(bytes, preset.inputSize, head.classes.length, dim);
 
   const sidecar: ModelSidecar = {
     ...facts,
-    model: { file: basename(out), bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), precision, opset: OPSET },
+    model: { file: basename(out), bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex'), precision, opset: OPSET, calibration },
   };
   // Reorder so that model.json reads top-down: what it is, what to feed, what comes out, where from.
   const ordered: ModelSidecar = {
     format: sidecar.format, version: sidecar.version, viewprobe: sidecar.viewprobe, createdAt: sidecar.createdAt, model: sidecar.model,
     input: sidecar.input, outputs: sidecar.outputs, classes: sidecar.classes, transform: sidecar.transform,
-    normalization: sidecar.normalization, testTimeViews: sidecar.testTimeViews, backbone: sidecar.backbone, head: sidecar.head,
+    normalization: sidecar.normalization, testTimeViews: sidecar.testTimeViews, backbone: sidecar.backbone, features: sidecar.features, head: sidecar.head,
     accuracy: sidecar.accuracy, fingerprint: sidecar.fingerprint, fingerprintId: sidecar.fingerprintId,
   };
   try {
@@ -129,8 +109,10 @@ export async function runExport(a: ExportArgs): Promise<number> {
     throw new UserError(`cannot write ${a.out} (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`);
   }
   const mb = (bytes.byteLength / 1e6).toFixed(1);
-  log(`Wrote ${a.out} (${mb} MB, ${precision}, ${net.variant.arch}, ${head.classes.length} classes, input uint8 RGB ${preset.inputSize}x${preset.inputSize}) and ${side}`);
-  if (tta) log(`The run averages ${tta.views} test-time views per image: ${basename(side)} says how to feed them`);
+  const prec = calibration ? `int8 (calibration ${calibration.sha256.slice(0, 12)}…)` : precision;
+  log(`Wrote ${a.out} (${mb} MB, ${prec}, ${net.variant.arch}, ${head.classes.length} classes, input uint8 RGB ${preset.inputSize}x${preset.inputSize}) and ${side}`);
+  if (precision !== runPrecision) log(`export: the run's head was trained on ${runPrecision} features; this model computes ${precision} features`);
+  if (tta) log(`predict averages ${tta.views} views per image for this run: ${basename(side)} says how to feed them`);
   if (a.json) {
     printJson({ model: out, sidecar: side, bytes: bytes.byteLength, sha256: sidecar.model.sha256, precision, inputSize: preset.inputSize, classes: head.classes, testTimeViews: tta?.views ?? 0 });
   }

@@ -1,10 +1,13 @@
 // The whole classifier as one ONNX graph: uint8 RGB pixels in, the backbone's normalisation, the
-// frozen ResNet (written by the same builder as the onnx engine's), the head's feature transform,
-// the linear head and softmax out. Only standard opset-13 ops, which onnxruntime runs on every
-// platform (node, Python, web/wasm).
+// frozen ResNet and its pooled features (written by the same builder as the onnx engine's, with the
+// run's feature spec), the head's feature transform, the linear head and softmax out. int8: the
+// backbone is rewritten by the engine's own QDQ pass (quantizeBackbone) with the run's calibration.
+// Only standard opset-13 ops, which onnxruntime runs on every platform (node, Python, web/wasm).
 import type { Preprocess } from '../image/normalize.js';
-import { DataType, OnnxGraph, OPSET, appendResNet } from '../backbone/onnx-graph.js';
+import { BACKBONE_INPUT, DataType, OnnxGraph, OPSET, appendResNet, encodeModel } from '../backbone/onnx-graph.js';
+import { quantizeBackbone, type ActivationRanges } from '../backbone/quantize.js';
 import type { FoldedResNet } from '../backbone/spec.js';
+import { featureDim, stageChannels, type FeatureSpec } from '../feature-spec.js';
 import type { HeadTransform } from '../head/head.js';
 
 export { OPSET };
@@ -17,20 +20,9 @@ export const IO = {
   features: 'features',
 } as const;
 
-/** Precisions export can write. int8 (a QDQ backbone, calibrated) is to come: it adds its own backbone writer. */
-export const PRECISIONS = ['fp32'] as const;
+/** Precisions export can write: fp32, or int8 (the QDQ backbone of an int8 cache, calibrated). */
+export const PRECISIONS = ['fp32', 'int8'] as const;
 export type Precision = (typeof PRECISIONS)[number];
-
-/** Writes the backbone from normalised NCHW float32 `x` to `features` [N, dim]; returns the features' name. */
-export type BackboneWriter = (g: OnnxGraph, net: FoldedResNet, x: string, features: string) => string;
-
-const BACKBONE_WRITERS: Record<Precision, BackboneWriter> = {
-  fp32: appendResNet,
-};
-
-export function backboneWriter(p: Precision): BackboneWriter {
-  return BACKBONE_WRITERS[p];
-}
 
 export interface ExportHead {
   classes: number;
@@ -46,7 +38,10 @@ export interface ExportGraphSpec {
   head: ExportHead;
   /** Side of the square input the eval transform produces. */
   inputSize: number;
-  backbone: BackboneWriter;
+  /** The pooled features the head reads (the run's fingerprint's pool and layers). */
+  features: FeatureSpec;
+  /** int8: the calibration's activation ranges (the backbone becomes QDQ); absent: fp32. */
+  int8?: ActivationRanges;
   metadata: [string, string][];
   producerVersion: string;
   docString?: string;
@@ -67,7 +62,7 @@ export function appendNormalize(g: OnnxGraph, image: string, p: Preprocess): str
   }
   x = g.node('Sub', [x, g.init('norm.mean', [3], new Float32Array(p.mean))], ['image.centered']);
   if (p.std.some((s) => s !== 1)) x = g.node('Div', [x, g.init('norm.std', [3], new Float32Array(p.std))], ['image.normalized']);
-  return g.node('Transpose', [x], ['nchw'], { perm: [0, 3, 1, 2] });
+  return g.node('Transpose', [x], [BACKBONE_INPUT], { perm: [0, 3, 1, 2] });
 }
 
 /** The head file's feature transform: x -> sign(x)*|x|^power (if power) -> x/||x||_2 over the features (if l2). */
@@ -86,24 +81,27 @@ export function appendFeatureTransform(g: OnnxGraph, x: string, t: HeadTransform
 
 export function buildExportModel(s: ExportGraphSpec): Uint8Array {
   const { net, head } = s;
-  if (head.dim !== net.dim) throw new Error(`head takes ${head.dim}-d features, the backbone gives ${net.dim}-d`);
+  const dim = featureDim(s.features, stageChannels(net.blocks));
+  if (head.dim !== dim) throw new Error(`head takes ${head.dim}-d features, the backbone gives ${dim}-d`);
   if (head.weight.length !== head.classes * head.dim || head.bias.length !== head.classes) throw new Error('head weight/bias sizes do not match classes x dim');
   const g = new OnnxGraph();
   const S = s.inputSize;
   g.input(IO.input, DataType.UINT8, ['N', S, S, 3]);
   const x = appendNormalize(g, IO.input, net.variant.preprocess);
-  const features = s.backbone(g, net, x, IO.features);
+  const features = appendResNet(g, net, x, IO.features, s.features);
   const z = appendFeatureTransform(g, features, head.transform);
   const logits = g.node('Gemm', [z, g.init('head.weight', [head.classes, head.dim], head.weight), g.init('head.bias', [head.classes], head.bias)],
     [IO.logits], { transB: 1 });
   const probs = g.node('Softmax', [logits], [IO.probabilities], { axis: 1 });
   g.output(probs, DataType.FLOAT, ['N', head.classes]);
   g.output(logits, DataType.FLOAT, ['N', head.classes]);
-  g.output(features, DataType.FLOAT, ['N', net.dim]);
-  return g.encode({
+  g.output(features, DataType.FLOAT, ['N', dim]);
+  const proto = g.proto({
     name: `viewprobe-${net.variant.arch}`,
     metadata: s.metadata,
     producerVersion: s.producerVersion,
     ...(s.docString !== undefined ? { docString: s.docString } : {}),
   });
+  if (s.int8) quantizeBackbone(proto, s.int8);
+  return encodeModel(proto);
 }

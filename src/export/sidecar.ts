@@ -8,6 +8,7 @@ import type { Fingerprint } from '../cache/types.js';
 import { InputError, errorMessage } from '../errors.js';
 import type { Preprocess } from '../image/normalize.js';
 import type { Variant } from '../backbone/spec.js';
+import { GEM_EPS, describeFeatures, type FeatureSpec } from '../feature-spec.js';
 import type { EvalSpec, Preset } from '../image/presets.js';
 import type { HeadTransform } from '../head/head.js';
 import { IO, type Precision } from './graph.js';
@@ -31,14 +32,29 @@ export interface EvalTransformDoc {
   steps: string[];
 }
 
+/** The preset's test-time views: what predict and eval average per image, and how to do the same. */
 export interface TestTimeViewsDoc {
-  /** Views averaged per image. */
+  /** Views averaged per image: the eval view and the extra ones. */
   views: number;
-  augmented: number;
-  clean: boolean;
-  /** The augmented views' transform, in words. */
-  augmentation: string;
+  /** The extra views, in words, in order, as pixels of the eval view. */
+  extra: string[];
   how: string;
+}
+
+/** The pooled features the head reads (the `features` output). */
+export interface FeaturesDoc {
+  pool: string[];
+  layers: number[];
+  dim: number;
+  what: string;
+}
+
+/** The int8 calibration the backbone's QDQ graph was built with. */
+export interface CalibrationDoc {
+  /** sha256 of its canonical JSON: an int8 fingerprint's `calibration`. */
+  sha256: string;
+  method: string;
+  images: number;
 }
 
 export interface ModelSidecar {
@@ -46,7 +62,7 @@ export interface ModelSidecar {
   version: typeof MODEL_VERSION;
   viewprobe: string;
   createdAt: string;
-  model: { file: string; bytes: number; sha256: string; precision: Precision; opset: number };
+  model: { file: string; bytes: number; sha256: string; precision: Precision; opset: number; calibration: CalibrationDoc | null };
   input: { name: string; dtype: 'uint8'; shape: Shape; layout: 'NHWC'; channels: 'RGB'; range: [0, 255] };
   outputs: { name: string; dtype: 'float32'; shape: Shape; what: string }[];
   classes: string[];
@@ -54,6 +70,7 @@ export interface ModelSidecar {
   /** Done inside the graph; recorded so that nobody does it twice. */
   normalization: { inGraph: true; kind: Preprocess['kind']; networkChannels: 'RGB' | 'BGR'; scale: number; mean: number[]; std: number[]; formula: string };
   backbone: { arch: string; format: Variant['format']; dim: number; weightsSha256: string; weightsFile: string };
+  features: FeaturesDoc;
   head: { file: string; epoch: number; dim: number; classes: number; transform: HeadTransform | null };
   accuracy: {
     split: 'val';
@@ -66,7 +83,7 @@ export interface ModelSidecar {
   };
   fingerprint: Fingerprint;
   fingerprintId: string | null;
-  /** Present when the run's cache holds several eval views per image: how its eval fed them. */
+  /** Present when the run's preset averages test-time views (probe: the mirrored eval view). */
   testTimeViews: TestTimeViewsDoc | null;
 }
 
@@ -114,16 +131,26 @@ export function inputDoc(size: number): ModelSidecar['input'] {
   return { name: IO.input, dtype: 'uint8', shape: ['N', size, size, 3], layout: 'NHWC', channels: 'RGB', range: [0, 255] };
 }
 
-export function testTimeViewsDoc(augmented: number, clean: boolean, preset: Preset): TestTimeViewsDoc {
+export function featuresDoc(f: FeatureSpec, dim: number): FeaturesDoc {
+  const gem = f.pool.some((p) => p !== 'avg') ? ` (gemP: (mean over the map of max(x, ${GEM_EPS})^P)^(1/P) per channel)` : '';
+  return { pool: [...f.pool], layers: [...f.layers], dim, what: `${describeFeatures(f)}, concatenated in this order${gem}` };
+}
+
+/**
+ * What predict and eval do with the preset's test-time views, spelled out for a caller of the model;
+ * null for a preset without any. The run's val accuracy was measured this way too: extract stores
+ * the preset's test-time views of every val image (the cache's 'tta' features) and train averages them.
+ */
+export function testTimeViewsDoc(preset: Preset): TestTimeViewsDoc | null {
+  const extra = preset.testViewsDescription;
+  if (extra.length === 0) return null;
+  const views = 1 + extra.length;
   return {
-    views: augmented + (clean ? 1 : 0),
-    augmented,
-    clean,
-    augmentation: preset.trainDescription,
-    how: `This run evaluates each image as ${augmented} augmented view${augmented === 1 ? '' : 's'} (${preset.trainDescription}; ` +
-      `view v's random draws come from the run's seed, the sha256 of the file's bytes and v)${clean ? ' plus the eval view above' : ''}. ` +
-      'To match it: make every view, run them through the model (one batch), average the `logits` rows, then take the softmax. ' +
-      'One eval view alone (the `probabilities` output) is the cheaper approximation.',
+    views,
+    extra: [...extra],
+    how: `predict and eval classify each image by ${views} views: the eval view above, and ${extra.join('; and ')}. ` +
+      `To match them: run the ${views} views of an image through the model (one batch), average their \`logits\` rows, ` +
+      'then take the softmax. The eval view\'s `probabilities` alone is the cheaper approximation.',
   };
 }
 
@@ -131,7 +158,7 @@ export function testTimeViewsDoc(augmented: number, clean: boolean, preset: Pres
  * metadata_props entries: every fact of model.json but the model file's own size and hash, and the
  * export time (so that exporting the same run twice gives the same bytes).
  */
-export function metadataEntries(s: Omit<ModelSidecar, 'model'> & { model: Pick<ModelSidecar['model'], 'precision' | 'opset'> }): [string, string][] {
+export function metadataEntries(s: Omit<ModelSidecar, 'model'> & { model: Pick<ModelSidecar['model'], 'precision' | 'opset' | 'calibration'> }): [string, string][] {
   return Object.entries(s).filter(([k]) => k !== 'createdAt').map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
 }
 

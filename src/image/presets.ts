@@ -63,8 +63,6 @@ export interface Preset {
   /** The eval transform in uint8: seed = resize to 244x244; standard = Resize(256) + CenterCrop(224). */
   evalImage(img: RgbImage): RgbImage;
   evalSpec: EvalSpec;
-  /** The train views in words (model.json describes test-time views with it). */
-  trainDescription: string;
   viewParams(seed: number, hash: string, view: number): ViewParams;
   renderTrainView(prepared: RgbImage, params: ViewParams, norm: NormLut, out: Float32Array, offsetFloats: number): void;
   renderEval(evalImg: RgbImage, norm: NormLut, out: Float32Array, offsetFloats: number): void;
@@ -75,6 +73,8 @@ export interface Preset {
   testViews: number;
   /** Test-time view t (0 <= t < testViews), drawn from evalImage's output. */
   renderTestView(evalImg: RgbImage, t: number, norm: NormLut, out: Float32Array, offsetFloats: number): void;
+  /** The test-time views in words, one per view, as pixels of the eval view (model.json repeats them). */
+  testViewsDescription: readonly string[];
   /** Pooled features extract asks the backbone for unless told otherwise (absent: average pool of layer4). */
   features?: FeatureSpec;
 }
@@ -111,8 +111,6 @@ const seedPreset: Preset = {
   prepareTrain: (img) => resizeBilinear(img, SEED_RESIZE, SEED_RESIZE),
   evalImage: (img) => applyEvalSpec(img, SEED_EVAL),
   evalSpec: SEED_EVAL,
-  trainDescription: `Resize ${SEED_RESIZE}x${SEED_RESIZE} (bilinear), RandomRotation ±45° (nearest, fill 0), CenterCrop ${SEED_SIZE}, ` +
-    'RandomHorizontalFlip 0.5, RandomVerticalFlip 0.5, RandomGrayscale 0.1',
   viewParams: seedViewParams,
   renderTrainView(prepared, params, norm, out, offset) {
     if (params.kind !== 'seed') throw new TypeError(`seed preset given ${params.kind} view parameters`);
@@ -121,6 +119,7 @@ const seedPreset: Preset = {
   renderEval: (evalImg, norm, out, offset) => renderEvalChecked(SEED_SIZE, evalImg, norm, out, offset),
   testViews: 0,
   renderTestView: noTestViews,
+  testViewsDescription: [],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +239,6 @@ export function rrcPreset(name: PresetName, size: number, scale: readonly [numbe
     prepareTrain: (img) => img,
     evalImage: (img) => centreEvalImage(img, size),
     evalSpec: centreEvalSpec(size),
-    trainDescription: `RandomResizedCrop ${size} (scale ${scale.join('-')}, ratio 3/4-4/3, bilinear), RandomHorizontalFlip 0.5`,
     viewParams: standardViewParams,
     renderTrainView(prepared, params, norm, out, offset) {
       if (params.kind !== 'standard') throw new TypeError(`${name} preset given ${params.kind} view parameters`);
@@ -249,6 +247,7 @@ export function rrcPreset(name: PresetName, size: number, scale: readonly [numbe
     renderEval: (evalImg, norm, out, offset) => renderEvalChecked(size, evalImg, norm, out, offset),
     testViews: 0,
     renderTestView: noTestViews,
+    testViewsDescription: [],
   };
 }
 
@@ -265,6 +264,7 @@ export function probePreset(size = PROBE_DEFAULTS.size): Preset {
       }
       normalizeFlipInto(evalImg, true, norm, out, offset);
     },
+    testViewsDescription: ['the eval view mirrored left to right: column x of each row becomes column width - 1 - x (reverse the width axis, axis 2 of the NHWC input)'],
     features: PROBE_DEFAULTS.features,
   };
 }

@@ -5,9 +5,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import type { Fingerprint } from '../cache/types.js';
 import { fingerprintFeatures } from '../cache/fingerprint.js';
-import { describeFeatures, isDefaultFeatures } from '../feature-spec.js';
+import { featureDim, stageChannels, type FeatureSpec } from '../feature-spec.js';
 import { UserError } from '../errors.js';
 import { loadBackboneNet, openBackbone, type BackboneOptions, type LoadedNet, type OpenedBackbone } from '../backbone/index.js';
+import type { ActivationRanges } from '../backbone/quantize.js';
 import { cacheDir as weightsHome } from '../download.js';
 import { makeNormLut, type NormLut } from '../image/normalize.js';
 import { getPreset, type Preset } from '../image/presets.js';
@@ -101,22 +102,31 @@ export async function openRunBackbone(fingerprint: Fingerprint | null, headDim: 
 export interface RunNet {
   loaded: LoadedNet;
   preset: Preset;
+  /** The run's own fingerprint (the features its head was trained on). */
   fingerprint: Fingerprint;
+  /** The pooled features the head reads, and their dimension. */
+  features: FeatureSpec;
+  dim: number;
+  /** As predict's: the run's precision unless asked otherwise, int8 with the run's cache's calibration or --calibration. */
+  precision: PrecisionPlan;
+  /** int8: the calibration's activation ranges, checked against the weights and the preset. */
+  int8?: ActivationRanges;
 }
 
-/** The run's backbone as a folded network, without an engine, checked like openRunBackbone's (export builds its own graph). */
-export async function loadRunNet(fingerprint: Fingerprint | null, headDim: number, source: string, a: { weights?: string }, cacheDir?: string): Promise<RunNet> {
+/**
+ * The run's backbone as a folded network, without an engine, checked like openRunBackbone's, with
+ * the same precision and calibration as predict would use (export builds its own graph).
+ */
+export async function loadRunNet(fingerprint: Fingerprint | null, headDim: number, source: string, a: { weights?: string } & PrecisionArgs, cacheDir?: string): Promise<RunNet> {
   const { fp, preset } = runPreset(fingerprint, source);
-  // The exported graph is written with the default pooling; other pooled features are not exportable yet.
+  const precision = planRunPrecision(a, fp, cacheDir, preset);
   const features = fingerprintFeatures(fp);
-  if (!isDefaultFeatures(features)) {
-    throw new UserError(`${source} was trained on ${describeFeatures(features)} features; export writes the average pool of layer4 only (re-extract without --pool/--layers and retrain to export)`);
-  }
   const loaded = await runWeights(fp, headDim, source, a, cacheDir,
     async (weights) => {
       const l = await loadBackboneNet({ weights, backbone: fp.arch });
-      return { ...l, arch: l.net.variant.arch, dim: l.net.dim };
+      return { ...l, arch: l.net.variant.arch, dim: featureDim(features, stageChannels(l.net.blocks)) };
     },
     async () => {});
-  return { loaded, preset, fingerprint: fp };
+  const int8 = precision.int8 ? await precision.int8(loaded.net, loaded.weightsSha256) : undefined;
+  return { loaded, preset, fingerprint: fp, features, dim: loaded.dim, precision, ...(int8 ? { int8 } : {}) };
 }

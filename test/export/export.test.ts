@@ -11,71 +11,21 @@ import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fingerprint } from '../../src/cache/types.js';
-import { decodeImage } from '../../src/image/decode.js';
 import { getPreset, type PresetName } from '../../src/image/presets.js';
 import { readModelSidecar, type ModelSidecar } from '../../src/export/sidecar.js';
 import { runCli } from '../helpers/cli.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
+import { REF_PHOTOS, TINY_VAL, cli, evalPixels, makeRun as makeRunIn, maxDiff, predictProbs, runModel } from './helpers.js';
 
 ortWeb.env.wasm.numThreads = 1;
 
 const tmp = mkdtempSync(join(tmpdir(), 'vp-export-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const TINY_VAL = existsSync(sharedPath('data/tiny/val.txt'))
-  ? readFileSync(sharedPath('data/tiny/val.txt'), 'utf8').trim().split('\n').map((l) => sharedPath('data/tiny', l.split(' ')[0]!))
-  : [];
-const REF_PHOTOS = ['dog', 'eagle', 'giraffe'].map((p) => sharedPath(`weights/ref-${p}.jpg`));
 const NEEDS = ['data/tiny/train.txt', 'data/tiny/val.txt', 'weights/resnet18-random.safetensors', 'weights/resnet50-keras.safetensors', 'weights/ref-dog.jpg'];
 
-function cli(args: string[]) {
-  const r = runCli(args);
-  expect(r.status, `viewprobe ${args.join(' ')}\n${r.stderr}`).toBe(0);
-  return r;
-}
-
-/** A tiny run: clean views only (the cheapest extract), a few epochs. */
-function makeRun(name: string, weights: string, preset: PresetName): { cache: string; run: string } {
-  const cache = join(tmp, `cache-${name}`);
-  const run = join(tmp, `run-${name}`);
-  cli(['extract', '--train', sharedPath('data/tiny/train.txt'), '--val', sharedPath('data/tiny/val.txt'), '--cache', cache,
-    '--weights', weights, '--views', '0', '--preset', preset, '--engine', 'onnx']);
-  cli(['train', '--cache', cache, '--out', run, '--epochs', '8', '--views', 'clean']);
-  return { cache, run };
-}
-
-/** predict's probabilities per image, as label -> prob (all classes: --top = class count). */
-function predictProbs(run: string, classes: number, images: string[]): Map<string, number>[] {
-  const r = cli(['predict', '--run', run, '--top', String(classes), '--json', ...images]);
-  const out = JSON.parse(r.stdout) as { image: string; top: { label: string; prob: number }[] }[];
-  return out.map((o) => new Map(o.top.map((t) => [t.label, t.prob])));
-}
-
-/** The uint8 eval pixels viewprobe computes for each photo, packed NHWC. */
-async function evalPixels(preset: PresetName, images: string[]): Promise<Uint8Array> {
-  const p = getPreset(preset);
-  const per = p.inputSize * p.inputSize * 3;
-  const out = new Uint8Array(images.length * per);
-  for (const [i, f] of images.entries()) out.set(p.evalImage(await decodeImage(f)).data, i * per);
-  return out;
-}
-
-type Ort = typeof ortNode | typeof ortWeb;
-async function runModel(ort: Ort, model: Uint8Array, pixels: Uint8Array, n: number, size: number): Promise<Float32Array> {
-  const s = await (ort.InferenceSession as typeof ortNode.InferenceSession).create(model, { logSeverityLevel: 3 });
-  try {
-    const r = await s.run({ image: new (ort.Tensor as typeof ortNode.Tensor)('uint8', pixels, [n, size, size, 3]) });
-    return r.probabilities!.data as Float32Array;
-  } finally {
-    await s.release();
-  }
-}
-
-function maxDiff(got: Float32Array, want: Map<string, number>[], classes: string[]): number {
-  let m = 0;
-  want.forEach((w, i) => classes.forEach((c, j) => { m = Math.max(m, Math.abs(got[i * classes.length + j]! - w.get(c)!)); }));
-  return m;
-}
+/** A tiny run in this file's temporary folder. */
+const makeRun = (name: string, weights: string, preset: PresetName) => makeRunIn(tmp, name, weights, preset);
 
 describeShared('viewprobe export', NEEDS, () => {
   const cases: { name: string; weights: string; preset: PresetName }[] = [
@@ -117,6 +67,8 @@ describeShared('viewprobe export', NEEDS, () => {
         expect(side.model.sha256).toBe(createHash('sha256').update(model).digest('hex'));
         expect(side.accuracy.best.valAcc).toBeGreaterThanOrEqual(0);
         expect(side.testTimeViews).toBeNull();
+        expect(side.model).toMatchObject({ precision: 'fp32', calibration: null });
+        expect(side.features).toMatchObject({ pool: ['avg'], layers: [4], dim: side.backbone.dim, what: 'avg of layer4, concatenated in this order' });
       });
 
       it('metadata_props carry the same facts (class names round-trip), and the graph has a dynamic batch', () => {
@@ -234,12 +186,14 @@ describeShared('viewprobe export', NEEDS, () => {
   });
 
   describe('head file conventions', () => {
-    it('a head with a feature transform exports it; a cache with test-time views gets the note on feeding them', async () => {
+    it('a head with a feature transform exports it; augmented views of val in the cache are not test-time views', async () => {
       const { run, cache } = makeRun('tta', sharedPath('weights/resnet18-random.safetensors'), 'seed');
       // the sweep's convention: transform applied to the features before the linear layer
       const head = JSON.parse(readFileSync(join(run, 'head-best.json'), 'utf8')) as Record<string, unknown>;
       writeFileSync(join(run, 'head-best.json'), JSON.stringify({ ...head, transform: { power: 0.5, l2: true } }));
-      // test-time views: augmented views of the val images in the run's cache
+      // Augmented views of the val images in the run's cache: eval and predict never average them (they
+      // average the preset's test-time views, which the seed preset has none of), so model.json must not
+      // tell anyone to (it once did, reading the cache's augmented val views).
       const [{ openBackbone }, { FeatureCache }, { extractFeatures }, { loadDataset }, { makeNormLut }] = await Promise.all([
         import('../../src/backbone/index.js'), import('../../src/cache/store.js'), import('../../src/extract/pipeline.js'),
         import('../../src/data/dataset.js'), import('../../src/image/normalize.js')]);
@@ -258,8 +212,7 @@ describeShared('viewprobe export', NEEDS, () => {
       cli(['export', '--run', run, '--out', out]);
       const side = await readModelSidecar(join(tmp, 'tta', 'model.json'));
       expect(side.head.transform).toEqual({ power: 0.5, l2: true });
-      expect(side.testTimeViews).toMatchObject({ views: 3, augmented: 2, clean: true });
-      expect(side.testTimeViews!.how).toMatch(/average the `logits` rows, then take the softmax/);
+      expect(side.testTimeViews).toBeNull();
       const ops = new Set(onnxProto.onnx.ModelProto.decode(readFileSync(out)).graph!.node!.map((n) => n.opType));
       for (const op of ['Abs', 'Pow', 'Sign', 'ReduceL2']) expect(ops.has(op), op).toBe(true);
     });

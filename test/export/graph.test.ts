@@ -6,27 +6,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import type { Preprocess } from '../../src/image/normalize.js';
-import { DataType, OnnxGraph, appendResNet } from '../../src/backbone/onnx-graph.js';
+import { DataType, OnnxGraph } from '../../src/backbone/onnx-graph.js';
+import { DEFAULT_FEATURES } from '../../src/feature-spec.js';
 import { readSafetensors } from '../../src/backbone/safetensors.js';
 import { buildResNet, type FoldedResNet } from '../../src/backbone/spec.js';
 import { CAFFE_PREPROCESS, IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
 import { appendNormalize, buildExportModel, type ExportHead } from '../../src/export/graph.js';
 import type { HeadTransform } from '../../src/head/head.js';
 import { describeShared, sharedPath } from '../helpers/shared.js';
+import { runModelOutputs, type Ort } from './helpers.js';
 import { MODELS, PHOTOS, REF_FILES, reference, relErr, row, weightsPath } from '../backbone/reference.js';
 
 ortWeb.env.wasm.numThreads = 1;
 
-type Ort = typeof ortNode | typeof ortWeb;
-async function run(ort: Ort, model: Uint8Array, image: Uint8Array, n: number, size: number): Promise<Record<string, Float32Array>> {
-  const s = await (ort.InferenceSession as typeof ortNode.InferenceSession).create(model, { logSeverityLevel: 3 });
-  try {
-    const r = await s.run({ image: new (ort.Tensor as typeof ortNode.Tensor)('uint8', image, [n, size, size, 3]) });
-    return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await s.release();
-  }
-}
+const run = runModelOutputs;
 
 /** Deterministic pseudo-random floats in [-b, b). */
 function noise(n: number, b: number, seed: number): Float32Array {
@@ -42,7 +35,7 @@ function randomHead(classes: number, dim: number, transform?: HeadTransform): Ex
 }
 
 function exportModel(net: FoldedResNet, head: ExportHead, inputSize: number): Uint8Array {
-  return buildExportModel({ net, head, inputSize, backbone: appendResNet, metadata: [['classes', '[]']], producerVersion: 'test' });
+  return buildExportModel({ net, head, inputSize, features: DEFAULT_FEATURES, metadata: [['classes', '[]']], producerVersion: 'test' });
 }
 
 describe('normalisation inside the graph', () => {
