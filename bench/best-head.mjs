@@ -13,7 +13,7 @@
 // food101-10 with resnet50-keras (two feature sets).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -96,6 +96,6 @@ console.log(JSON.stringify({
     extractSeconds: seedExtract.seconds,
   },
   results,
-  cpu: cpus()[0]?.model, cpus: cpus().length, node: process.version,
+  cpu: (await import('./machine.mjs')).cpuInfo(), node: process.version,
   loadavg: { start: load0.map((x) => +x.toFixed(2)), end: loadavg().map((x) => +x.toFixed(2)) },
 }, null, 1));

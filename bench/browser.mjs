@@ -9,7 +9,7 @@
 //   npm run build && node bench/browser.mjs [--rounds 3] [--photos 10] [--threads 1,2] [--chromium /usr/bin/chromium]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -103,14 +103,10 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 const chromiumVersion = execFileSync(executablePath, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-const family = Number(cpuinfo.match(/cpu family\s*:\s*(\d+)/)?.[1]);
-// "AMD EPYC" alone does not say which generation; family 26 (0x1A) is Zen 5.
-const cpuModel = `${cpuinfo.match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model}, family ${family}${family === 26 ? ' (Zen 5)' : ''}` +
-  `, ${['avx512f', 'avx512_vnni'].filter((f) => new RegExp(`\\b${f}\\b`).test(cpuinfo)).join(' ')}`;
+const { cpuInfo } = await import('./machine.mjs');
 console.log(JSON.stringify({
   bench: 'browser example: time per photo in headless Chromium (decode + canvas resize + onnxruntime-web wasm), one photo at a time',
-  cpu: cpuModel, cores: cpus().length, loadavgBefore: load0, loadavgAfter: loadavg(), chromium: chromiumVersion,
+  cpu: cpuInfo(), loadavgBefore: load0, loadavgAfter: loadavg(), chromium: chromiumVersion,
   rounds, photosPerPage: photos.length,
   results: Object.entries(samples).map(([key, s]) => ({
     config: key,

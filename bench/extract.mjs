@@ -31,7 +31,7 @@ if (process.argv[2] === '--child') {
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import { loadavg, tmpdir, cpus } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -121,7 +121,7 @@ function runChild(cmd, args, env = process.env) {
 const result = {
   bench: 'extract',
   subset: { list: dataList, images: items.length, views, clean, preset: 'seed', weights: 'resnet18-random' },
-  machine: { cpus: cpus().length, node: process.version },
+  machine: { cpu: (await import('./machine.mjs')).cpuInfo(), node: process.version },
   threads, batch, rounds,
 };
 

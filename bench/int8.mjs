@@ -24,7 +24,7 @@
 //        [--accuracy [--seeds 0,1,2,3,4] [--keep DIR]]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,11 +40,10 @@ const { buildResNet } = await import(dist('backbone/spec.js'));
 const { createOnnxEngine } = await import(dist('backbone/onnx.js'));
 const { buildQdqModel } = await import(dist('backbone/quantize.js'));
 const { computeCalibration } = await import(dist('extract/calibrate.js'));
-const { decodeImage } = await import(dist('extract/decode.js'));
-const { getPreset } = await import(dist('extract/presets.js'));
-const { makeNormLut } = await import(dist('extract/normalize.js'));
+const { decodeImage } = await import(dist('image/decode.js'));
+const { getPreset } = await import(dist('image/presets.js'));
+const { makeNormLut } = await import(dist('image/normalize.js'));
 const { loadDataset } = await import(dist('data/dataset.js'));
-const { hashFile } = await import(dist('data/hash.js'));
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,6 +67,7 @@ for (const f of [weights, join(data, 'train.txt'), join(data, 'val.txt')]) {
   }
 }
 
+const { cpuInfo } = await import('./machine.mjs');
 const r = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -76,16 +76,6 @@ const median = (xs) => {
 const spread = (xs) => ({ median: r(median(xs)), min: r(Math.min(...xs)), max: r(Math.max(...xs)) });
 const load = () => loadavg().map((x) => r(x, 2));
 
-function cpuInfo() {
-  const text = readFileSync('/proc/cpuinfo', 'utf8');
-  const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1] ?? cpus()[0]?.model ?? 'unknown';
-  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(text)?.[1] ?? '').split(/\s+/));
-  const wanted = ['avx2', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'amx_int8', 'amx_tile', 'avx512_bf16'];
-  return {
-    model, cores: cpus().length, flags: wanted.filter((f) => flags.has(f)),
-    vnni: flags.has('avx512_vnni') || flags.has('avx_vnni') || flags.has('amx_int8'),
-  };
-}
 
 function runChild(args) {
   return new Promise((res, rej) => {
@@ -102,8 +92,9 @@ const out = { bench: 'int8 vs fp32', cpu: cpuInfo(), node: process.version, weig
 const tmp = mkdtempSync(join(tmpdir(), 'vp-bench-int8-'));
 try {
   // --- engine: fp32 and int8 side by side, interleaved rounds -------------------------------------
-  const net = buildResNet(await readSafetensors(weights));
-  const sha = await hashFile(weights);
+  const file = await readSafetensors(weights);
+  const net = buildResNet(file);
+  const sha = file.sha256;
   const preset = { ...getPreset('standard') };
   if (size !== preset.inputSize) throw new Error(`--size: the standard preset renders ${preset.inputSize}x${preset.inputSize}`);
   const norm = makeNormLut(net.variant.preprocess);

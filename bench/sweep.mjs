@@ -42,8 +42,7 @@ console.log(JSON.stringify({
   goalSeconds: 60,
   winner: row(o.winner),
   seedRecipe: o.seedRecipe >= 0 ? row(o.seedRecipe) : null,
-  cpu: os.cpus()[0]?.model,
-  cpus: os.cpus().length,
+  cpu: (await import('./machine.mjs')).cpuInfo(),
   node: process.version,
   loadavg: { start: load0.map((x) => +x.toFixed(2)), end: os.loadavg().map((x) => +x.toFixed(2)) },
 }, null, 1));

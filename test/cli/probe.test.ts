@@ -1,6 +1,6 @@
 // The probe flow through the real CLI on ../shared/data/tiny with the random ResNet18: extract
 // --preset probe --pool gem records GeM in the fingerprint and stores the test-time view of each val
-// image (and of each training image, for CV); train and eval use the average over the views; eval --data and predict extract and average
+// image; train and eval use the average over the views; eval --data and predict extract and average
 // the same views; --pool/--layers override the preset's features.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,15 +33,14 @@ describeShared('probe flow on tiny', ['data/tiny/train.txt', 'weights/resnet18-r
       '--engine', 'onnx', '--threads', '2', '--preset', 'probe', '--views', '2', '--size', '96', '--pool', 'gem', '--cache', cache,
     ]);
     expect(s.failed).toEqual([]);
-    // Train images: 2 augmented, clean, mirrored clean (so CV on train scores folds as eval scores); val: clean + mirror.
-    expect(s.extracted).toBe(24 * (2 + 1 + 1) + 12 * 2);
+    expect(s.extracted).toBe(24 * (2 + 1) + 12 * 2);
     const c = await FeatureCache.open(cache, { readOnly: true });
     const info = c.info()!;
     expect(info.fingerprint).toMatchObject({ preset: 'probe', inputSize: 96, pool: ['gem3'], dim: 512 });
     expect(info.fingerprint.layers).toBeUndefined(); // the default, not written
     const val = c.readSplit('val');
     expect(val.ttaViews).toBe(1);
-    expect(c.readSplit('train').ttaViews).toBe(1);
+    expect(c.readSplit('train').ttaViews).toBeUndefined();
     await c.close();
 
     const t = runCliJson<{ best: { valAcc: number } }>(['train', '--cache', cache, '--out', run, '--epochs', '3']);
@@ -59,6 +58,18 @@ describeShared('probe flow on tiny', ['data/tiny/train.txt', 'weights/resnet18-r
     const p = runCli(['predict', '--run', run, '--weights', weights, '--json', sharedPath('data/tiny/val/beignets/1222571.jpg')]);
     expect(p.status, p.stderr).toBe(0);
     expect((JSON.parse(p.stdout) as { top: unknown[] }[])[0]!.top.length).toBe(3);
+  }, 300_000);
+
+  it('without --val, training images get the test-time views too (sweep's cross-validation scores folds over them)', async () => {
+    const cvCache = join(tmp, 'cv-cache');
+    const s = runCliJson<{ extracted: number }>(['extract', '--train', sharedPath('data/tiny/train.txt'), '--weights', weights,
+      '--engine', 'onnx', '--threads', '2', '--preset', 'probe', '--views', '1', '--size', '64', '--cache', cvCache]);
+    expect(s.extracted).toBe(24 * (1 + 1 + 1));
+    const c = await FeatureCache.open(cvCache, { readOnly: true });
+    expect(c.readSplit('train').ttaViews).toBe(1);
+    await c.close();
+    const r = runCliJson<{ selection: { kind: string } }>(['sweep', '--cache', cvCache, '--out', join(tmp, 'cv-run'), '--grid', 'epochs=2', '--folds', '3', '--workers', '1']);
+    expect(r.selection.kind).toBe('cv');
   }, 300_000);
 
   it('another --pool on the same cache is refused, naming the field', () => {
