@@ -98,15 +98,16 @@ function horizontalPass(
       const xmin = bounds[xx * 2]!;
       const xmax = bounds[xx * 2 + 1]!;
       const kb = xx * ksize;
+      // int32 arithmetic, as in C: the weights are non-negative and sum to 2^22, so no sum overflows.
       let ss0 = HALF;
       let ss1 = HALF;
       let ss2 = HALF;
       let p = rowBase + xmin * 3;
       for (let x = 0; x < xmax; x++, p += 3) {
         const w = kk[kb + x]!;
-        ss0 += src[p]! * w;
-        ss1 += src[p + 1]! * w;
-        ss2 += src[p + 2]! * w;
+        ss0 = (ss0 + Math.imul(src[p]!, w)) | 0;
+        ss1 = (ss1 + Math.imul(src[p + 1]!, w)) | 0;
+        ss2 = (ss2 + Math.imul(src[p + 2]!, w)) | 0;
       }
       out[o++] = clip8(ss0);
       out[o++] = clip8(ss1);
@@ -143,9 +144,9 @@ function verticalPass(
       let p = colBase + xx * 3;
       for (let y = 0; y < ymax; y++, p += rowBytes) {
         const w = kk[kb + y]!;
-        ss0 += src[p]! * w;
-        ss1 += src[p + 1]! * w;
-        ss2 += src[p + 2]! * w;
+        ss0 = (ss0 + Math.imul(src[p]!, w)) | 0;
+        ss1 = (ss1 + Math.imul(src[p + 1]!, w)) | 0;
+        ss2 = (ss2 + Math.imul(src[p + 2]!, w)) | 0;
       }
       out[o++] = clip8(ss0);
       out[o++] = clip8(ss1);
