@@ -60,7 +60,7 @@ describeShared('probe flow on tiny', ['data/tiny/train.txt', 'weights/resnet18-r
     expect((JSON.parse(p.stdout) as { top: unknown[] }[])[0]!.top.length).toBe(3);
   }, 300_000);
 
-  it('without --val, training images get the test-time views too (sweep's cross-validation scores folds over them)', async () => {
+  it('without --val, training images get the test-time views too (for the cross-validation of sweep)', async () => {
     const cvCache = join(tmp, 'cv-cache');
     const s = runCliJson<{ extracted: number }>(['extract', '--train', sharedPath('data/tiny/train.txt'), '--weights', weights,
       '--engine', 'onnx', '--threads', '2', '--preset', 'probe', '--views', '1', '--size', '64', '--cache', cvCache]);
