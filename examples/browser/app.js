@@ -1,11 +1,14 @@
 // A viewprobe classifier in the browser: model.json says how to turn a photo into the model's input
 // (resize, crop, uint8 RGB), onnxruntime-web (WebAssembly) runs model.onnx, the page shows the top-5.
 // Nothing leaves the page: the photos are read locally and no network is used beyond this site.
+// When model.json has `testTimeViews` (probe-preset runs: the eval view and its mirror), the page
+// runs those views in one batch and averages their logits, as `viewprobe predict` does (views.js).
 //
 // ?model=URL names the model.json (default: model/model.json); the .onnx file is the one it names,
 // next to it; ?threads=N sets onnxruntime's threads (default: up to 4). ort/ must hold
 // onnxruntime-web's dist files (serve.mjs serves them from node_modules).
 import * as ort from './ort/ort.wasm.min.mjs';
+import { averagedProbabilities, viewBatch, viewPlan } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 const status = $('model-status');
@@ -84,6 +87,12 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
+/** Which views this photo's probabilities come from, in words. */
+function viewsLine(plan) {
+  if (plan.problems.length > 0) return `Eval view only: not the ${plan.wanted}-view average that viewprobe predict gives (see the note above).`;
+  return plan.names.length === 1 ? 'From the eval view.' : `Logits averaged over ${plan.names.length} views: ${plan.names.join(' + ')}.`;
+}
+
 async function classify(model, file) {
   const card = el('article', { className: 'result', dataset: { file: file.name, state: 'busy' } });
   const thumb = el('img', { alt: file.name, src: URL.createObjectURL(file) });
@@ -95,8 +104,11 @@ async function classify(model, file) {
     const pixels = await photoToInput(file, model.meta.transform);
     const t1 = performance.now();
     const s = model.meta.transform.inputSize;
-    const out = await model.session.run({ [model.meta.input.name]: new ort.Tensor('uint8', pixels, [1, s, s, 3]) });
-    const probs = out.probabilities.data;
+    const { plan } = model;
+    const n = plan.names.length;
+    const out = await model.session.run({ [model.meta.input.name]: new ort.Tensor('uint8', viewBatch(plan, pixels, s), [n, s, s, 3]) });
+    // One view: the model's own softmax. Several: predict's way, the mean of their logits, then softmax.
+    const probs = n === 1 ? out.probabilities.data : averagedProbabilities(out.logits.data, n, model.meta.classes.length);
     const t2 = performance.now();
     const top = topK(probs, model.meta.classes, 5);
     body.append(el('ol', { className: 'top5' }, ...top.map((t) => el('li', { dataset: { label: t.label, prob: String(t.prob) } },
@@ -104,8 +116,10 @@ async function classify(model, file) {
       el('meter', { min: 0, max: 1, value: t.prob }),
       el('span', { className: 'prob', textContent: `${(t.prob * 100).toFixed(1)}%` })))));
     const ms = t2 - t0;
+    body.append(el('p', { className: plan.problems.length > 0 ? 'views warning' : 'views', textContent: viewsLine(plan) }));
     body.append(el('p', { className: 'time', textContent: `${ms.toFixed(0)} ms for this photo (decode + resize ${(t1 - t0).toFixed(0)} ms, model ${(t2 - t1).toFixed(0)} ms)` }));
-    Object.assign(card.dataset, { state: 'done', top1: top[0].label, top1Prob: String(top[0].prob), ms: ms.toFixed(1), modelMs: (t2 - t1).toFixed(1), probs: JSON.stringify(Array.from(probs)) });
+    Object.assign(card.dataset, { state: 'done', top1: top[0].label, top1Prob: String(top[0].prob), ms: ms.toFixed(1), modelMs: (t2 - t1).toFixed(1),
+      views: JSON.stringify(plan.names), probs: JSON.stringify(Array.from(probs)) });
   } catch (e) {
     body.append(el('p', { className: 'error', textContent: `Could not classify this file: ${e.message ?? e}` }));
     card.dataset.state = 'error';
@@ -120,7 +134,7 @@ async function loadModel() {
   const onnxUrl = new URL(meta.model.file, modelJsonUrl);
   const bytes = new Uint8Array(await (await fetch(onnxUrl)).arrayBuffer());
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-  return { meta, session };
+  return { meta, session, plan: viewPlan(meta.testTimeViews) };
 }
 
 async function main() {
@@ -139,8 +153,16 @@ async function main() {
     ` · onnxruntime-web ${ort.env.versions?.web ?? ''}, WebAssembly, ${ort.env.wasm.numThreads} thread${ort.env.wasm.numThreads === 1 ? '' : 's'}`;
   status.dataset.state = 'ready';
   drop.setAttribute('aria-disabled', 'false');
-  if (meta.testTimeViews) {
-    $('note').textContent = `This model was evaluated by averaging ${meta.testTimeViews.views} views per photo; this page runs the single eval view, a close approximation.`;
+  const { plan } = model;
+  const note = $('note');
+  if (plan.problems.length > 0) {
+    note.dataset.state = 'warning';
+    note.textContent = `model.json asks for ${plan.wanted} test-time views per photo, as viewprobe predict and eval average them, ` +
+      `but ${plan.problems.join('; and ')}. This page shows the eval view's probabilities alone, an approximation of predict's.`;
+  } else if (plan.names.length > 1) {
+    note.dataset.state = 'views';
+    note.textContent = `As viewprobe predict does for this model, each photo runs as ${plan.names.length} views in one batch ` +
+      `(${plan.names.join(', ')}), whose logits are averaged before the softmax.`;
   }
 
   // One photo at a time, in order: the times shown are per photo, not shared between photos.

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Serves the browser example on 127.0.0.1, with no dependency but Node and the onnxruntime-web package:
-//   /           index.html, app.js (this folder)
+//   /           index.html, app.js, views.js (this folder)
 //   /ort/       onnxruntime-web's dist files, straight from node_modules
 //   /model/     the folder of the exported model (--model path/to/model.json)
 // It sends the cross-origin-isolation headers, so that onnxruntime-web may use several threads.
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PAGE_FILES = ['index.html', 'app.js'];
+const PAGE_FILES = ['index.html', 'app.js', 'views.js'];
 /** The wasm-only build of onnxruntime-web and the two files it loads. */
 const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
 const TYPES = {

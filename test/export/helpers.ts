@@ -6,7 +6,7 @@ import * as ortNode from 'onnxruntime-node';
 import type * as ortWeb from 'onnxruntime-web';
 import { expect } from 'vitest';
 import { decodeImage } from '../../src/image/decode.js';
-import { getPreset, type PresetName } from '../../src/image/presets.js';
+import { getPreset, type PresetName, type PresetOptions } from '../../src/image/presets.js';
 import { runCli } from '../helpers/cli.js';
 import { sharedPath } from '../helpers/shared.js';
 
@@ -38,9 +38,9 @@ export function predictProbs(run: string, classes: number, images: string[], mor
   return out.map((o) => new Map(o.top.map((t) => [t.label, t.prob])));
 }
 
-/** The uint8 eval pixels viewprobe computes for each photo, packed NHWC. */
-export async function evalPixels(preset: PresetName, images: string[]): Promise<Uint8Array> {
-  const p = getPreset(preset);
+/** The uint8 eval pixels viewprobe computes for each photo, packed NHWC (`opts`: the preset's --size). */
+export async function evalPixels(preset: PresetName, images: string[], opts: PresetOptions = {}): Promise<Uint8Array> {
+  const p = getPreset(preset, opts);
   const per = p.inputSize * p.inputSize * 3;
   const out = new Uint8Array(images.length * per);
   for (const [i, f] of images.entries()) out.set(p.evalImage(await decodeImage(f)).data, i * per);
