@@ -25,6 +25,11 @@ import { loadSourceData, OFFLINE_HINT, resolveSource, writeDemoLists, type DemoS
 export const DEMO_PRESET: string = 'probe';
 export const DEMO_VIEWS = 4;
 /**
+ * The demo's input size: 224, not the probe preset's 288, which costs 1.65x per view and would leave
+ * the 5-minute budget room for only 3/5 of the images (a noisier comparison). `undefined`: the preset's.
+ */
+export const DEMO_SIZE: number | undefined = 224;
+/**
  * Images per class. Sized so that the whole demo (extract ~1,600 views with 1 test-time view per
  * val/test image, then seconds of training) stays within 5 minutes on the slowest machine seen:
  * see plan.ts SLOWEST and the projection the demo prints before extracting.
@@ -103,7 +108,7 @@ export async function demo(argv: string[]): Promise<number> {
   if (!(PRESET_NAMES as readonly string[]).includes(DEMO_PRESET)) {
     throw new UserError(`this build has no preset "${DEMO_PRESET}" (it has ${PRESET_NAMES.join(', ')}); set DEMO_PRESET in src/demo/main.ts`);
   }
-  const preset = getPreset(DEMO_PRESET as PresetName);
+  const preset = getPreset(DEMO_PRESET as PresetName, DEMO_SIZE !== undefined ? { size: DEMO_SIZE } : {});
   // Presets with test-time views extract them for every val and test image (eval averages them).
   const evalViews = 1 + ((preset as { testViews?: number }).testViews ?? 0);
 
@@ -125,7 +130,7 @@ export async function demo(argv: string[]): Promise<number> {
     log(`demo: ${DEMO_PER_CLASS.train} + ${DEMO_PER_CLASS.val} + ${DEMO_PER_CLASS.test} images per class would take longer than ` +
       `${formatDuration(EXTRACT_BUDGET_S)} to extract on the slowest machine seen with this preset and backbone; taking ${n.train} + ${n.val} + ${n.test}`);
   }
-  const id = createHash('sha256').update(JSON.stringify([source.train, weights, DEMO_PRESET])).digest('hex').slice(0, 8);
+  const id = createHash('sha256').update(JSON.stringify([source.train, weights, DEMO_PRESET, ...(DEMO_SIZE !== undefined ? [DEMO_SIZE] : [])])).digest('hex').slice(0, 8);
   const work = join(packageRoot, 'cache', `demo-${source.name}-${DEMO_PRESET}-${id}`);
   const cache = join(work, 'features');
   const { parts: { train, val, test }, files: lists } = await writeDemoLists(data, n, join(work, 'lists'));
@@ -152,7 +157,7 @@ export async function demo(argv: string[]): Promise<number> {
 
   const weightsArgs = source.weights ? ['--weights', weights] : [];
   const ex = viewprobe(['extract', '--train', lists.train, '--val', lists.val, '--cache', cache, '--preset', DEMO_PRESET,
-    '--views', String(DEMO_VIEWS), ...weightsArgs], [EXIT.ok, EXIT.someFailed]);
+    ...(DEMO_SIZE !== undefined ? ['--size', String(DEMO_SIZE)] : []), '--views', String(DEMO_VIEWS), ...weightsArgs], [EXIT.ok, EXIT.someFailed]);
   const extracted = Number(ex.json.extracted ?? 0);
   const tr = viewprobe(['train', '--cache', cache, '--out', seedRun, '--views', 'clean', '--force']);
   const sw = viewprobe(['sweep', '--cache', cache, '--out', sweepRun, '--force']);
