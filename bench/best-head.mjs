@@ -8,9 +8,9 @@
 // Caches and runs go under --work and are reused by a rerun (extract only adds what is missing).
 //
 //   npm run build && node bench/best-head.mjs [--work DIR] [--data DIR] [--weights FILE]
-//        [--configs probe,probe-l43] [--seeds 0,1,2,3,4] [--views 4]
+//        [--configs probe-224,probe-224-l43,probe] [--seeds 0,1,2,3,4] [--views 4]
 // Prints one JSON object on stdout; the CLI's progress goes to stderr. ~30 min on 2 cores for
-// food101-10 with resnet50-keras (two feature sets).
+// food101-10 with resnet50-keras (three feature sets).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -31,12 +31,12 @@ const weights = resolve(arg('weights', sharedPath('weights/resnet50-keras.safete
 const views = arg('views', '4');
 const seeds = arg('seeds', '0,1,2,3,4').split(',').map(Number);
 const CONFIGS = {
-  probe: ['--preset', 'probe'],
-  'probe-l43': ['--preset', 'probe', '--layers', '4,3'],
-  'probe-288': ['--preset', 'probe', '--size', '288'],
+  probe: ['--preset', 'probe'], // 288 px since this bench chose it
+  'probe-224': ['--preset', 'probe', '--size', '224'],
+  'probe-224-l43': ['--preset', 'probe', '--size', '224', '--layers', '4,3'],
   standard: ['--preset', 'standard'],
 };
-const configs = arg('configs', 'probe,probe-l43').split(',');
+const configs = arg('configs', 'probe-224,probe-224-l43,probe').split(',');
 for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c} (have ${Object.keys(CONFIGS).join(', ')})`);
 for (const f of [join(data, 'train.txt'), join(data, 'val.txt'), weights]) {
   if (!existsSync(f)) {
