@@ -8,7 +8,7 @@
 // next to it; ?threads=N sets onnxruntime's threads (default: up to 4). ort/ must hold
 // onnxruntime-web's dist files (serve.mjs serves them from node_modules).
 import * as ort from './ort/ort.wasm.min.mjs';
-import { averagedProbabilities, viewBatch, viewPlan } from './views.js';
+import { MODEL_VERSION, averagedProbabilities, viewBatch, viewPlan } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 const status = $('model-status');
@@ -130,7 +130,8 @@ async function loadModel() {
   const res = await fetch(modelJsonUrl);
   if (!res.ok) throw new Error(`${modelJsonUrl.pathname}: HTTP ${res.status} (export a model with viewprobe export --out …/model.onnx)`);
   const meta = await res.json();
-  if (meta.format !== 'viewprobe-model' || meta.version !== 1) throw new Error(`${modelJsonUrl.pathname} is not a viewprobe model.json (version 1)`);
+  if (meta.format !== 'viewprobe-model') throw new Error(`${modelJsonUrl.pathname} is not a viewprobe model.json`);
+  if (meta.version !== MODEL_VERSION) throw new Error(`${modelJsonUrl.pathname} is model.json version ${JSON.stringify(meta.version)}; this page reads version ${MODEL_VERSION} (export the run again with this viewprobe)`);
   const onnxUrl = new URL(meta.model.file, modelJsonUrl);
   const bytes = new Uint8Array(await (await fetch(onnxUrl)).arrayBuffer());
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });

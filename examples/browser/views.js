@@ -3,19 +3,20 @@
 // softmax), as `viewprobe predict` and `eval` do. Plain ES module without DOM or onnxruntime, so that
 // Node tests can import it too (test/export/browser-views.test.ts).
 
+/** The model.json version this page reads (src/export/sidecar.ts MODEL_VERSION; the tests check they agree). */
+export const MODEL_VERSION = 2;
+
 /**
- * The extra views this page can make, by the exact words model.json uses for them (the probe preset's
- * testViewsDescription in src/image/presets.ts). model.json describes views only in words: a view
- * whose words are not here is reported as unknown rather than guessed at, so that a reworded or new
- * view shows up in the page (and in the tests that cross-check this table) instead of being dropped.
+ * The ops of model.json's `testTimeViews.extra` this page can make, each from the eval view's uint8
+ * NHWC pixels (src/image/presets.ts TestViewSpec): `flip` reverses the NHWC axis `axis` (2: width).
+ * Each takes the view's entry and returns its name and maker, or null for a variant it does not make
+ * (flip of another axis). An op or axis not here is reported as unknown rather than guessed at, so a
+ * new view shows up in the page (and in the tests that cross-check every preset's views) instead of
+ * being dropped; the page never reads the entry's `what` words to decide.
  */
-export const KNOWN_VIEWS = [
-  {
-    name: 'mirrored left-right',
-    description: 'the eval view mirrored left to right: column x of each row becomes column width - 1 - x (reverse the width axis, axis 2 of the NHWC input)',
-    make: mirrorWidth,
-  },
-];
+export const KNOWN_OPS = {
+  flip: (view) => (view.axis === 2 ? { name: 'mirrored left-right', make: mirrorWidth } : null),
+};
 
 export const EVAL_VIEW = 'eval view';
 
@@ -50,14 +51,24 @@ export function viewPlan(testTimeViews) {
     plan.problems.push(`it says views: ${JSON.stringify(testTimeViews.views)} but describes ${extra.length} extra view${extra.length === 1 ? '' : 's'}`);
     return plan;
   }
-  const known = extra.map((words) => KNOWN_VIEWS.find((v) => v.description === words));
-  extra.forEach((words, i) => { if (!known[i]) plan.problems.push(`this page does not know how to make “${words}”`); });
+  const known = extra.map((view) => {
+    const op = view !== null && typeof view === 'object' && Object.hasOwn(KNOWN_OPS, view.op) ? KNOWN_OPS[view.op] : undefined;
+    return op ? op(view) : null;
+  });
+  extra.forEach((view, i) => { if (!known[i]) plan.problems.push(`this page does not know how to make ${describeView(view)}`); });
   if (plan.problems.length > 0) return plan;
   for (const v of known) {
     plan.names.push(v.name);
     plan.makers.push(v.make);
   }
   return plan;
+}
+
+/** An extra view as the page's warning names it: its op and axis, and model.json's words for it. */
+function describeView(view) {
+  if (view === null || typeof view !== 'object') return `the view ${JSON.stringify(view)}`;
+  const what = typeof view.what === 'string' ? ` (“${view.what}”)` : '';
+  return `the view ${JSON.stringify({ op: view.op, axis: view.axis })}${what}`;
 }
 
 /** The plan's views of one photo, as one uint8 batch [views, size, size, 3] (eval view first). */

@@ -9,12 +9,13 @@ import { InputError, errorMessage } from '../errors.js';
 import type { Preprocess } from '../image/normalize.js';
 import type { Variant } from '../backbone/spec.js';
 import { GEM_EPS, describeFeatures, type FeatureSpec } from '../feature-spec.js';
-import type { EvalSpec, Preset } from '../image/presets.js';
+import type { EvalSpec, Preset, TestViewSpec } from '../image/presets.js';
 import type { HeadTransform } from '../head/head.js';
 import { IO, type Precision } from './graph.js';
 
 export const MODEL_FORMAT = 'viewprobe-model';
-export const MODEL_VERSION = 1;
+/** 2: testTimeViews (extra views as data), features and model.calibration added. */
+export const MODEL_VERSION = 2;
 
 type Shape = (number | string)[];
 
@@ -36,8 +37,11 @@ export interface EvalTransformDoc {
 export interface TestTimeViewsDoc {
   /** Views averaged per image: the eval view and the extra ones. */
   views: number;
-  /** The extra views, in words, in order, as pixels of the eval view. */
-  extra: string[];
+  /**
+   * The extra views, in order, each made from the eval view's `image` input: `{op: 'flip', axis}`
+   * reverses that NHWC axis (2: width). A consumer refuses an op it does not know; `what` is for people.
+   */
+  extra: TestViewSpec[];
   how: string;
 }
 
@@ -142,13 +146,13 @@ export function featuresDoc(f: FeatureSpec, dim: number): FeaturesDoc {
  * the preset's test-time views of every val image (the cache's 'tta' features) and train averages them.
  */
 export function testTimeViewsDoc(preset: Preset): TestTimeViewsDoc | null {
-  const extra = preset.testViewsDescription;
+  const extra = preset.testViewSpecs;
   if (extra.length === 0) return null;
   const views = 1 + extra.length;
   return {
     views,
-    extra: [...extra],
-    how: `predict and eval classify each image by ${views} views: the eval view above, and ${extra.join('; and ')}. ` +
+    extra: extra.map((v) => ({ ...v })),
+    how: `predict and eval classify each image by ${views} views: the eval view above, and ${extra.map((v) => v.what).join('; and ')}. ` +
       `To match them: run the ${views} views of an image through the model (one batch), average their \`logits\` rows, ` +
       'then take the softmax. The eval view\'s `probabilities` alone is the cheaper approximation.',
   };

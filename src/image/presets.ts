@@ -52,6 +52,28 @@ export function applyEvalSpec(img: RgbImage, spec: EvalSpec): RgbImage {
   return spec.crop === undefined ? resized : centerCrop(resized, spec.crop);
 }
 
+/**
+ * A test-time view as data, for code outside viewprobe that must make it (export's model.json, the
+ * browser page, a Python service): `flip` reverses axis `axis` of the eval view's uint8 `image` input
+ * [N, S, S, 3] (NHWC: 1 height, 2 width), so axis 2 is the left-right mirror. `what` says the same in
+ * words, for people. renderTestView renders these, so the data cannot drift from the pixels.
+ */
+export interface TestViewSpec {
+  op: 'flip';
+  /** Only the width axis so far: the one view any preset makes. */
+  axis: 2;
+  what: string;
+}
+
+/** A test-time view's pixels from the eval view's, normalised into `out` (the one place a TestViewSpec is made). */
+function renderTestViewSpec(view: TestViewSpec, evalImg: RgbImage, norm: NormLut, out: Float32Array, offset: number): void {
+  switch (view.op) {
+    case 'flip':
+      normalizeFlipInto(evalImg, true, norm, out, offset); // axis 2, the width: the only axis the type allows
+      return;
+  }
+}
+
 export interface Preset {
   name: PresetName;
   /** 244 seed, 224 standard: train and eval views share this size, so they share batches. */
@@ -73,8 +95,8 @@ export interface Preset {
   testViews: number;
   /** Test-time view t (0 <= t < testViews), drawn from evalImage's output. */
   renderTestView(evalImg: RgbImage, t: number, norm: NormLut, out: Float32Array, offsetFloats: number): void;
-  /** The test-time views in words, one per view, as pixels of the eval view (model.json repeats them). */
-  testViewsDescription: readonly string[];
+  /** The test-time views as data, one per view, in order (model.json's testTimeViews.extra repeats them). */
+  testViewSpecs: readonly TestViewSpec[];
   /** Pooled features extract asks the backbone for unless told otherwise (absent: average pool of layer4). */
   features?: FeatureSpec;
 }
@@ -119,7 +141,7 @@ const seedPreset: Preset = {
   renderEval: (evalImg, norm, out, offset) => renderEvalChecked(SEED_SIZE, evalImg, norm, out, offset),
   testViews: 0,
   renderTestView: noTestViews,
-  testViewsDescription: [],
+  testViewSpecs: [],
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -247,24 +269,32 @@ export function rrcPreset(name: PresetName, size: number, scale: readonly [numbe
     renderEval: (evalImg, norm, out, offset) => renderEvalChecked(size, evalImg, norm, out, offset),
     testViews: 0,
     renderTestView: noTestViews,
-    testViewsDescription: [],
+    testViewSpecs: [],
   };
 }
+
+/** The probe preset's one test-time view: the eval view mirrored left-right (torchvision's hflip). */
+const PROBE_TEST_VIEWS: readonly TestViewSpec[] = [{
+  op: 'flip',
+  axis: 2,
+  what: 'the eval view mirrored left to right: column x of each row becomes column width - 1 - x (reverse the width axis, axis 2 of the NHWC input)',
+}];
 
 /** The probe preset (probe.ts): RandomResizedCrop(scale 0.25-1) + flip, one mirrored test-time view. */
 export function probePreset(size = PROBE_DEFAULTS.size): Preset {
   const base = rrcPreset('probe', size, PROBE_DEFAULTS.scale, PROBE_TRANSFORM_VERSION);
   return {
     ...base,
-    testViews: 1,
+    testViews: PROBE_TEST_VIEWS.length,
     renderTestView(evalImg, t, norm, out, offset) {
-      if (t !== 0) throw new RangeError(`the probe preset has 1 test-time view, not view ${t}`);
+      const view = PROBE_TEST_VIEWS[t];
+      if (view === undefined) throw new RangeError(`the probe preset has ${PROBE_TEST_VIEWS.length} test-time view, not view ${t}`);
       if (evalImg.width !== size || evalImg.height !== size) {
         throw new RangeError(`eval view must be ${size}x${size}, got ${evalImg.width}x${evalImg.height}`);
       }
-      normalizeFlipInto(evalImg, true, norm, out, offset);
+      renderTestViewSpec(view, evalImg, norm, out, offset);
     },
-    testViewsDescription: ['the eval view mirrored left to right: column x of each row becomes column width - 1 - x (reverse the width axis, axis 2 of the NHWC input)'],
+    testViewSpecs: PROBE_TEST_VIEWS,
     features: PROBE_DEFAULTS.features,
   };
 }

@@ -1,9 +1,10 @@
-// The browser page's test-time views (examples/browser/views.js) without a browser: it knows every
-// extra view a preset's model.json describes (so rewording a description in presets.ts fails here,
-// not silently in the page), its mirror is the probe preset's own test view pixel for pixel, it
-// averages logits before the softmax, and it reports what it cannot make instead of dropping it.
+// The browser page's test-time views (examples/browser/views.js) without a browser: it makes every
+// extra view a preset's model.json describes, from the view's op and axis alone (so a new view in
+// presets.ts fails here, not silently in the page; its words may change freely), its mirror is the
+// probe preset's own test view pixel for pixel, it averages logits before the softmax, and it reports
+// what it cannot make instead of dropping it.
 import { describe, expect, it } from 'vitest';
-import { testTimeViewsDoc } from '../../src/export/sidecar.js';
+import { MODEL_VERSION, testTimeViewsDoc } from '../../src/export/sidecar.js';
 import { normalizeInto } from '../../src/image/augment.js';
 import { IMAGENET_PREPROCESS, makeNormLut } from '../../src/image/normalize.js';
 import { PRESET_NAMES, getPreset } from '../../src/image/presets.js';
@@ -11,6 +12,7 @@ import { PRESET_NAMES, getPreset } from '../../src/image/presets.js';
 interface Plan { names: string[]; problems: string[]; wanted: number }
 /** examples/browser/views.js (plain JS: the page has no build step). */
 interface ViewsModule {
+  MODEL_VERSION: number;
   EVAL_VIEW: string;
   mirrorWidth(rgb: Uint8Array, size: number): Uint8Array;
   viewPlan(ttv: unknown): Plan;
@@ -29,6 +31,13 @@ describe('examples/browser/views.js', () => {
       expect(plan.names[0]).toBe(views.EVAL_VIEW);
     }
     expect(views.viewPlan(testTimeViewsDoc(getPreset('probe'))).names).toEqual([views.EVAL_VIEW, 'mirrored left-right']);
+    // the words are for people: other words, same view
+    const reworded = { views: 2, extra: [{ op: 'flip', axis: 2, what: 'mirror image' }], how: '' };
+    expect(views.viewPlan(reworded)).toMatchObject({ names: [views.EVAL_VIEW, 'mirrored left-right'], problems: [] });
+  });
+
+  it('reads the model.json version export writes', () => {
+    expect(views.MODEL_VERSION).toBe(MODEL_VERSION);
   });
 
   it('mirrors a hand-made 3x3 image column by column', () => {
@@ -69,11 +78,22 @@ describe('examples/browser/views.js', () => {
   });
 
   it('says what it cannot make, and then runs the eval view alone', () => {
-    const unknown = views.viewPlan({ views: 2, extra: ['the eval view turned upside down'], how: '' });
+    const upsideDown = { op: 'flip', axis: 1, what: 'the eval view turned upside down' };
+    const unknown = views.viewPlan({ views: 2, extra: [upsideDown], how: '' });
     expect(unknown.names).toEqual([views.EVAL_VIEW]);
     expect(unknown.wanted).toBe(2);
-    expect(unknown.problems).toEqual(['this page does not know how to make “the eval view turned upside down”']);
+    expect(unknown.problems).toEqual(['this page does not know how to make the view {"op":"flip","axis":1} (“the eval view turned upside down”)']);
+    // ops it has never heard of (one an Object.prototype name), a flip without an axis, and a
+    // version-1 style view in words only, even the very words of the mirror
     const mirror = testTimeViewsDoc(getPreset('probe'))!.extra[0]!;
+    const odd = views.viewPlan({ views: 5, extra: [{ op: 'rotate', axis: 2, what: 'turned' }, { op: 'constructor', axis: 2 }, { op: 'flip' }, mirror.what], how: '' });
+    expect(odd.names).toEqual([views.EVAL_VIEW]);
+    expect(odd.problems).toEqual([
+      'this page does not know how to make the view {"op":"rotate","axis":2} (“turned”)',
+      'this page does not know how to make the view {"op":"constructor","axis":2}',
+      'this page does not know how to make the view {"op":"flip"}',
+      `this page does not know how to make the view ${JSON.stringify(mirror.what)}`,
+    ]);
     const inconsistent = views.viewPlan({ views: 3, extra: [mirror], how: '' });
     expect(inconsistent.names).toEqual([views.EVAL_VIEW]);
     expect(inconsistent.problems).toEqual(['it says views: 3 but describes 1 extra view']);

@@ -104,8 +104,8 @@ describeBrowser('the browser example in headless Chromium', ['data/tiny/train.tx
     const single = await runModel(ortNode, modelBytes, await evalPixels('probe', probePngs, { size: 64 }), probePngs.length, 64);
     probeSingle = probePngs.map((_, i) => single.subarray(i * 3, (i + 1) * 3));
     // The same model, with a test-time view the page cannot make: it must say so and fall back to the eval view.
-    const doctored = JSON.parse(readFileSync(probeJson, 'utf8')) as { testTimeViews: { extra: string[] } };
-    doctored.testTimeViews.extra = ['the eval view turned upside down: reverse the height axis, axis 1 of the NHWC input'];
+    const doctored = JSON.parse(readFileSync(probeJson, 'utf8')) as { testTimeViews: { extra: unknown[] } };
+    doctored.testTimeViews.extra = [{ op: 'flip', axis: 1, what: 'the eval view turned upside down: reverse the height axis, axis 1 of the NHWC input' }];
     writeFileSync(join(tmp, 'site-model', 'probe', 'unknown.json'), JSON.stringify(doctored));
 
     const { chromium } = await import('playwright-core');
@@ -209,7 +209,7 @@ describeBrowser('the browser example in headless Chromium', ['data/tiny/train.tx
   it('says so, visibly, when model.json asks for a test-time view the page cannot make, and shows the eval view alone', () => {
     expect(unknownPage.note.state).toBe('warning');
     expect(unknownPage.note.text).toContain('asks for 2 test-time views per photo');
-    expect(unknownPage.note.text).toContain('this page does not know how to make “the eval view turned upside down');
+    expect(unknownPage.note.text).toContain('this page does not know how to make the view {"op":"flip","axis":1} (“the eval view turned upside down');
     const c = cardIn(unknownPage, probePngs[0]!);
     expect(c.state).toBe('done');
     expect(JSON.parse(c.views!)).toEqual(['eval view']);

@@ -57,6 +57,7 @@ describeShared('viewprobe export', NEEDS, () => {
       it('model.json: the run\'s class names in order, the input, the eval transform, the weights and the model file\'s own hash', () => {
         const opts = JSON.parse(readFileSync(join(run, 'options.json'), 'utf8')) as { classes: string[]; fingerprint: { weightsSha256: string } };
         expect(side.classes).toEqual(opts.classes);
+        expect(side).toMatchObject({ format: 'viewprobe-model', version: 2 }); // 2: testTimeViews as data, features, model.calibration
         expect(side.input).toMatchObject({ name: 'image', dtype: 'uint8', shape: ['N', size, size, 3], channels: 'RGB' });
         expect(side.outputs.map((o) => o.name)).toEqual(['probabilities', 'logits', 'features']);
         expect(side.transform.resize).toMatchObject(c.preset === 'seed' ? { kind: 'exact', width: 244, height: 244 } : { kind: 'shorter', size: 256 });

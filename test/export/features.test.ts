@@ -37,6 +37,20 @@ function softmax(z: Float64Array, n: number, c: number): Float32Array {
   return out;
 }
 
+/** One [1, size, size, 3] uint8 NHWC image with `axis` (1 height, 2 width, 3 channels) reversed, as numpy's x[:, :, ::-1, :] for axis 2. */
+function flipNhwc(img: Uint8Array, size: number, axis: number): Uint8Array {
+  const out = new Uint8Array(img.length);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      for (let ch = 0; ch < 3; ch++) {
+        const [ty, tx, tc] = [axis === 1 ? size - 1 - y : y, axis === 2 ? size - 1 - x : x, axis === 3 ? 2 - ch : ch];
+        out[(ty * size + tx) * 3 + tc] = img[(y * size + x) * 3 + ch]!;
+      }
+    }
+  }
+  return out;
+}
+
 describeShared('viewprobe export: pooled features and test-time views', NEEDS, () => {
   const weights = sharedPath('weights/resnet18-random.safetensors');
 
@@ -71,7 +85,8 @@ describeShared('viewprobe export: pooled features and test-time views', NEEDS, (
 
     it('model.json says: 2 views, the eval view and its left-right mirror; average the logits, then softmax', async () => {
       expect(side.testTimeViews).toMatchObject({ views: 2 });
-      expect(side.testTimeViews!.extra).toEqual([expect.stringMatching(/mirrored left to right.*reverse the width axis, axis 2 of the NHWC input/)]);
+      // as data a program can act on (reverse axis 2 of the NHWC input), with the words beside it
+      expect(side.testTimeViews!.extra).toEqual([{ op: 'flip', axis: 2, what: expect.stringMatching(/mirrored left to right.*reverse the width axis, axis 2 of the NHWC input/) }]);
       expect(side.testTimeViews!.how).toMatch(/run the 2 views of an image through the model \(one batch\), average their `logits` rows, then take the softmax/);
       // The run's val accuracy was scored the same way: its cache holds the mirrored view of every val image.
       const fc = await FeatureCache.open(cache, { readOnly: true });
@@ -88,17 +103,16 @@ describeShared('viewprobe export: pooled features and test-time views', NEEDS, (
       const n = images.length;
       const size = side.input.shape[1] as number;
       const pixels = await evalPixels('probe', images);
-      // The recipe: [image i, mirror of image i] for each i, one batch.
+      // The recipe, read from model.json's data as a Python or JS caller would (never its words):
+      // [image i, then each extra view of image i] for each i, one batch; a flip reverses that NHWC axis.
+      const extra = side.testTimeViews!.extra;
+      expect(extra.map((v) => v.op)).toEqual(['flip']);
       const both = new Uint8Array(2 * pixels.length);
       const per = size * size * 3;
       for (let i = 0; i < n; i++) {
         const src = pixels.subarray(i * per, (i + 1) * per);
         both.set(src, 2 * i * per);
-        for (let y = 0; y < size; y++) {
-          for (let x = 0; x < size; x++) {
-            for (let ch = 0; ch < 3; ch++) both[(2 * i + 1) * per + (y * size + (size - 1 - x)) * 3 + ch] = src[(y * size + x) * 3 + ch]!;
-          }
-        }
+        both.set(flipNhwc(src, size, extra[0]!.axis), (2 * i + 1) * per);
       }
       const r = await runModelOutputs(ortNode, model, both, 2 * n, size);
       const c = side.classes.length;

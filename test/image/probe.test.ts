@@ -53,6 +53,8 @@ describeShared('probe views equal torchvision (ref-dog.jpg)', ['weights/ref-dog.
       expect(evalResizeFor(size)).toBe(want.resize);
       expect(sha256(ev.data), want.name).toBe(want.sha256_of_uint8_hwc_bytes);
       expect(p.testViews).toBe(1);
+      // model.json's description of it, as data: reverse axis 2 (width) of the NHWC eval view
+      expect(p.testViewSpecs).toEqual([{ op: 'flip', axis: 2, what: expect.stringMatching(/mirrored left to right/) }]);
       const out = new Float32Array(size * size * 3);
       p.renderTestView(ev, 0, IDENTITY, out, 0);
       expect(sha256(bytesOf(out)), `eval_${size}_hflip`).toBe(cases().find((c) => c.name === `eval_${size}_hflip`)!.sha256_of_uint8_hwc_bytes);
@@ -113,6 +115,7 @@ describe('probe preset', () => {
     for (const name of ['seed', 'standard'] as const) {
       const p = getPreset(name);
       expect(p.testViews).toBe(0);
+      expect(p.testViewSpecs).toEqual([]);
       expect(() => p.renderTestView(pattern(8, 8), 0, imagenetLut, new Float32Array(192), 0)).toThrow(/no test-time views/);
     }
   });
