@@ -87,5 +87,8 @@ export function describeDifferences(diffs: FingerprintDifference[]): string {
 
 /** The refusal of a writer whose settings differ from the cache's, naming each difference. */
 export function settingsMismatch(shown: string, diffs: FingerprintDifference[]): UserError {
-  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})`);
+  // A preset's default size can change between versions (probe: 224, then 288): name the option that matches the cache.
+  const size = diffs.length === 1 ? diffs.find((d) => d.field === 'inputSize') : undefined;
+  const hint = size && typeof size.cache === 'number' ? `; to add to this cache, pass --size ${size.cache}` : '';
+  return new UserError(`cache ${shown} holds features made with other settings: ${describeDifferences(diffs)}. One cache holds one fingerprint: use another --cache (or delete ${shown})${hint}`);
 }

@@ -39,7 +39,7 @@ export const LIMITS = {
 function viewOptions<T>(y: Argv<T>) {
   return y
     .option('preset', { choices: PRESET_NAMES, default: 'seed' as const, describe: 'views: seed (the tutorial), standard (RandomResizedCrop + flip), probe (best for a linear head, with a test-time flip)' })
-    .option('size', numberOption('network input side in pixels (standard: 224, probe: 224; seed is fixed at 244)', LIMITS.size, 'size'))
+    .option('size', numberOption('network input side in pixels (standard: 224, probe: 288; seed is fixed at 244)', LIMITS.size, 'size'))
     .option('pool', { type: 'string', requiresArg: true, describe: 'pooling of the feature maps: avg, gem (GeM, p=3), gemP, or several (avg,gem) concatenated (default avg)' })
     .option('layers', { type: 'string', requiresArg: true, describe: 'ResNet stages whose pooled outputs are concatenated: 4, or 4,3 (default 4)' });
 }

@@ -51,6 +51,10 @@ export async function runExport(a: ExportArgs): Promise<number> {
   const tta = testTimeViewsDoc(preset);
 
   const valImages = typeof run.options.valImages === 'number' ? run.options.valImages : null;
+  // A sweep run chosen by cross-validation has no val figure: its score is the CV accuracy it was chosen by.
+  const selection = run.options.selection as { kind?: string; label?: string; score?: number } | undefined;
+  const byCv = selection?.kind === 'cv';
+  const otherPrecision = precision === runPrecision ? '' : `; measured on the run's ${runPrecision} features, while this model computes ${precision} ones`;
   const facts: Omit<ModelSidecar, 'model'> = {
     format: MODEL_FORMAT,
     version: MODEL_VERSION,
@@ -64,15 +68,24 @@ export async function runExport(a: ExportArgs): Promise<number> {
     backbone: { arch: net.variant.arch, format: net.variant.format, dim: net.dim, weightsSha256: loaded.weightsSha256, weightsFile: basename(loaded.weightsPath) },
     features: featuresDoc(features, dim),
     head: { file: basename(run.headFile), epoch: head.epoch, dim: head.dim, classes: head.classes.length, transform: head.transform ?? null },
-    accuracy: {
-      split: 'val',
-      images: valImages,
-      valAcc: head.valAcc,
-      best: run.best,
-      final: run.final,
-      note: 'val accuracy of the exported head; its epoch was chosen on the same val split, so this figure is optimistic' +
-        (precision === runPrecision ? '' : `; measured on the run's ${runPrecision} features, while this model computes ${precision} ones`),
-    },
+    accuracy: byCv
+      ? {
+        split: 'cv',
+        images: null,
+        valAcc: typeof selection.score === 'number' ? selection.score : null,
+        best: run.best,
+        final: run.final,
+        note: `${selection.label ?? 'cross-validated accuracy on the training split'}: the score the sweep chose this head by, so optimistic; ` +
+          `no val split took part: measure it with viewprobe eval --run RUN --data DATA` + otherPrecision,
+      }
+      : {
+        split: 'val',
+        images: valImages,
+        valAcc: head.valAcc,
+        best: run.best,
+        final: run.final,
+        note: 'val accuracy of the exported head; its epoch was chosen on the same val split, so this figure is optimistic' + otherPrecision,
+      },
     fingerprint,
     fingerprintId: head.fingerprintId,
     testTimeViews: tta,

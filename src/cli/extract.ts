@@ -88,10 +88,12 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     await cache.ensureFingerprint(fp, classes);
     await writeWeightsHint(cache.dir, bb.weightsPath, bb.weightsSha256);
     const jobs: SplitJob[] = [];
-    // Without a val split, sweep chooses by cross-validation on train: training images then get the
-    // preset's test-time views too, so that held-out folds are scored as eval scores new images (with a
-    // val split the sweep chooses on val, and they would cost one view per image for nothing).
-    if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView, tta: a.cleanView && !val });
+    // Without a val split (in this extract or already in the cache), sweep chooses by cross-validation
+    // on train: training images then get the preset's test-time views too, so that held-out folds are
+    // scored as eval scores new images (with a val split the sweep chooses on val, and they would cost
+    // one view per image for nothing).
+    const cacheHasVal = (cache.info()?.counts.splits.val?.images ?? 0) > 0;
+    if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView, tta: a.cleanView && !val && !cacheHasVal });
     if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true, tta: true });
     if (!shard) for (const j of jobs) await cache.pruneMembers(j.split, new Set(j.items.map((i) => i.path)));
 

@@ -78,8 +78,18 @@ export async function runSweep(a: SweepArgs, io: CacheOpener = {}): Promise<numb
     if (fewest < a.folds) throw new UserError(`--folds ${a.folds}: a class has only ${fewest} training images`);
   }
 
+  const byCv = !hasVal || a.select === 'cv';
+  // What a held-out fold is scored on: eval averages the clean view with the preset's test-time views,
+  // so CV should too; a cache extracted with a val split (or interrupted) lacks them for training images.
+  // sweep reads only the cache (no image code): the cache having test-time views anywhere says the preset has them.
+  const presetHasViews = (info.counts?.ttaViews ?? 0) > 0;
+  const foldViews = train.ttaViews ? `clean + ${train.ttaViews} test-time view${train.ttaViews === 1 ? '' : 's'}, averaged` : 'the clean view';
   log(`Sweep over ${train.labels.length} training images (${train.views} augmented views${train.clean ? ' + clean' : ''}, ${train.dim}-d, ${info.classes.length} classes); ` +
-    `choosing on ${hasVal && a.select !== 'cv' ? `the val split (${val.labels.length} images)` : `${a.folds}-fold CV of the training split`}`);
+    `choosing on ${!byCv ? `the val split (${val.labels.length} images)` : `${a.folds}-fold CV of the training split (held-out folds scored on ${foldViews})`}`);
+  if (byCv && presetHasViews && !train.ttaViews) {
+    log(`sweep: eval averages the clean and test-time views of each image for this preset, but not every training image has its test-time views, so the folds are scored on the clean view only; ` +
+      `extract --train without --val into a cache without a val split stores them`);
+  }
   const outcome = await sweep(train, hasVal ? val : null, info.classes, {
     ...(a.grid !== undefined ? { grid: a.grid } : { trials: a.trials ?? SWEEP_DEFAULTS.trials }),
     folds: a.folds, seed: a.seed,
@@ -124,3 +134,4 @@ export async function runSweep(a: SweepArgs, io: CacheOpener = {}): Promise<numb
   }
   return 0;
 }
+

@@ -77,9 +77,10 @@ export interface ModelSidecar {
   features: FeaturesDoc;
   head: { file: string; epoch: number; dim: number; classes: number; transform: HeadTransform | null };
   accuracy: {
-    split: 'val';
+    /** 'cv': a sweep run chosen by cross-validation on train (no val split took part); valAcc is then its CV score. */
+    split: 'val' | 'cv';
     images: number | null;
-    /** Of the exported head (its epoch), on the run's val split. */
+    /** Of the exported head (its epoch), on the run's val split, or its cross-validated score. */
     valAcc: number | null;
     best: { epoch: number; valAcc: number };
     final: { epoch: number; valAcc: number };

@@ -71,6 +71,11 @@ function renderTestViewSpec(view: TestViewSpec, evalImg: RgbImage, norm: NormLut
     case 'flip':
       normalizeFlipInto(evalImg, true, norm, out, offset); // axis 2, the width: the only axis the type allows
       return;
+    default: {
+      // A new op must be drawn here: never leave `out` holding the previous view's floats.
+      const op: never = view.op;
+      throw new Error(`test-time view op ${String(op)} is not implemented`);
+    }
   }
 }
 

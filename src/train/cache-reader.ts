@@ -9,6 +9,8 @@ export interface CacheSummary {
   fingerprint: Fingerprint;
   fingerprintId: string;
   classes: string[];
+  /** Test-time views stored for any image: a preset that has them (sweep warns when train's are missing). */
+  counts?: { ttaViews: number };
 }
 
 export interface CacheReader {

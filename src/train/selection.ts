@@ -55,11 +55,14 @@ export function subsetSplit(s: SplitFeatures, idx: ArrayLike<number>, name = s.s
   return { split: name, dim: d, paths, hashes, labels, views: k, aug, clean, ...(tta ? { tta, ttaViews: t } : {}) };
 }
 
-/** Train and held-out parts of fold `f`. */
+/** Train and held-out parts of fold `f`; only the held-out part keeps test-time views (training never reads them). */
 export function foldSplits(s: SplitFeatures, folds: Int32Array, f: number): { train: SplitFeatures; held: SplitFeatures } {
   const inFold: number[] = [], rest: number[] = [];
   for (let i = 0; i < folds.length; i++) (folds[i] === f ? inFold : rest).push(i);
-  return { train: subsetSplit(s, rest, s.split), held: subsetSplit(s, inFold, `${s.split} fold ${f + 1}`) };
+  const noTta: SplitFeatures = { ...s };
+  delete noTta.tta;
+  delete noTta.ttaViews;
+  return { train: subsetSplit(noTta, rest, s.split), held: subsetSplit(s, inFold, `${s.split} fold ${f + 1}`) };
 }
 
 export type Selection =

@@ -134,3 +134,14 @@ describe('test-time views in the cache', () => {
     await c.close();
   });
 });
+
+describe('a writer at another input size', () => {
+  it('is told the --size that matches the cache when that is the only difference', async () => {
+    const { settingsMismatch } = await import('../../src/cache/fingerprint.js');
+    const base: Fingerprint = { ...OLD, preset: 'probe', inputSize: 224 };
+    const only = settingsMismatch('C', diffFingerprints(base, { ...base, inputSize: 288 }));
+    expect(only.message).toMatch(/inputSize: this cache holds 224, you asked 288\. .*; to add to this cache, pass --size 224$/);
+    const two = settingsMismatch('C', diffFingerprints(base, { ...base, inputSize: 288, seed: 1 }));
+    expect(two.message).not.toMatch(/--size/);
+  });
+});

@@ -138,6 +138,17 @@ describeShared('viewprobe export', NEEDS, () => {
         console.log(`sweep run (${c.transform}): onnxruntime-node vs predict, max |Δp| = ${d.toExponential(2)} over ${images.length} photos`);
       });
     }
+
+    it('a run chosen by cross-validation says so in model.json (its CV score, no val figure)', async () => {
+      const run = join(tmp, 'run-sweep-cv');
+      cli(['sweep', '--cache', cache, '--out', run, '--grid', 'solver=lbfgs;transform=power+l2;l2=1e-2', '--select', 'cv', '--folds', '3', '--workers', '1']);
+      const sw = JSON.parse(readFileSync(join(run, 'sweep.json'), 'utf8')) as { winner: number; trials: { score: number }[] };
+      const out = join(tmp, 'export-sweep-cv', 'model.onnx');
+      cli(['export', '--run', run, '--out', out]);
+      const side = await readModelSidecar(join(tmp, 'export-sweep-cv', 'model.json'));
+      expect(side.accuracy).toMatchObject({ split: 'cv', images: null, valAcc: sw.trials[sw.winner]!.score });
+      expect(side.accuracy.note).toMatch(/^3-fold cross-validated accuracy on the training split .*no val split took part/);
+    });
   });
 
   describe('refusals', () => {

@@ -36,6 +36,7 @@ describe('stratified k-fold', () => {
     const withTta = { ...train, ttaViews: 2, tta: Float32Array.from({ length: train.labels.length * 2 * d }, (_, j) => j) };
     const h = foldSplits(withTta, folds, 1).held;
     expect(h.ttaViews).toBe(2);
+    expect(foldSplits(withTta, folds, 1).train.tta).toBeUndefined();
     expect([...h.tta!.subarray(0, 2 * d)]).toEqual([...withTta.tta.subarray(i * 2 * d, (i + 1) * 2 * d)]);
     expect(foldSplits(train, folds, 1).held.tta).toBeUndefined();
   });

@@ -3,7 +3,7 @@ import { evaluateHead } from '../../src/eval/metrics.js';
 import { sweep } from '../../src/train/sweep.js';
 import { SEED_RECIPE, defaultTasks, describeTrial, gridTasks } from '../../src/train/sweep-space.js';
 import { trainHead } from '../../src/train/loop.js';
-import { noisy } from './fixtures.js';
+import { noisy, separable } from './fixtures.js';
 
 describe('the search space', () => {
   it('always holds the seed recipe (train\'s defaults) first, then L-BFGS paths and random Adam trials', () => {
@@ -76,6 +76,32 @@ describe('sweep', () => {
     const l = await sweep(d.train, null, d.classes, { grid: 'solver=lbfgs;transform=std;l2=0.01,0.001', folds: 3, workers: 1 });
     expect(l.results[l.winner]!.spec.solver).toBe('lbfgs');
     expect(evaluateHead(l.head, d.val, d.classes).accuracy).toBeGreaterThan(0.6);
+  });
+
+  it('CV scores each held-out fold over the clean and test-time views, averaged, as eval does', async () => {
+    // Separable training views; every 4th image's clean view is its class vector moved to the next
+    // class, and its test-time view is the class vector tripled: alone the clean view is wrong, the
+    // average is right. So CV with the test-time views must score higher than without them.
+    const { train } = separable({ classes: 2, dim: 2, perClass: 24, views: 2, seed: 3 });
+    const n = train.labels.length;
+    const clean = new Float32Array(train.clean!);
+    const tta = new Float32Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      const y = train.labels[i]!;
+      tta[i * 2 + y] = 6;
+      if (i % 4 === 0) {
+        clean[i * 2 + y] = 0;
+        clean[i * 2 + (1 - y)] = 2;
+      }
+    }
+    const plain = { ...train, clean };
+    const withTta = { ...plain, ttaViews: 1, tta };
+    const o = { grid: 'views=aug;lr=0.1;epochs=10', folds: 3, workers: 1 } as const;
+    const a = await sweep(plain, null, ['a', 'b'], o);
+    const b = await sweep(withTta, null, ['a', 'b'], o);
+    // results[1] is the grid's trial (the seed recipe comes first).
+    expect(a.results[1]!.score).toBeCloseTo(0.75, 5);
+    expect(b.results[1]!.score).toBe(1);
   });
 
   it('a trial that fails in a worker fails the sweep with its message (and stops the other workers)', async () => {
