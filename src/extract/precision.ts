@@ -6,7 +6,7 @@
 //   embed:          int8 needs --calibration (the cache whose features the output should match).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { calibrationHash, int8Fingerprint, readCalibration, writeCalibration, type CalibrationFile } from '../cache/calibration.js';
+import { CALIBRATION_FILE, calibrationHash, int8Fingerprint, readCalibration, writeCalibration, type CalibrationFile } from '../cache/calibration.js';
 import { FeatureCache } from '../cache/store.js';
 import { diffFingerprints, settingsMismatch } from '../cache/fingerprint.js';
 import type { Fingerprint } from '../cache/types.js';
@@ -129,6 +129,10 @@ export function planRunPrecision(a: PrecisionArgs, fp: Fingerprint, runCache: st
     calibration = readCalibration(a.calibration);
     source = a.calibration;
   } else if (fp.precision === 'int8' && runCache) {
+    if (!existsSync(runCache)) {
+      throw new UserError(`the run's head was trained on int8 features whose calibration is kept in its cache ${runCache}, which is gone: ` +
+        `pass --calibration FILE (that cache's ${CALIBRATION_FILE}, sha256 ${fp.calibration?.slice(0, 12) ?? '?'}…), or --precision fp32`);
+    }
     calibration = readCalibration(runCache, fp.calibration);
     source = runCache;
   } else {

@@ -1,7 +1,7 @@
 // --precision int8 through the CLI, on the tiny data set with the random ResNet18: the calibration
 // stored in the cache and named by its fingerprint, refusals between precisions, resume, shards and
 // merge, and the run's calibration in train / predict / eval --data / embed.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -157,5 +157,17 @@ describeShared('--precision int8 (CLI)', ['data/tiny/train.txt', 'data/tiny/val.
     expect(no.stderr).toMatch(/trained on fp32 features, so it has no int8 calibration: pass --calibration/);
     const yes = runCli(['predict', '--run', fp32run, '--precision', 'int8', '--calibration', int8, img]);
     expect(yes.status, yes.stderr).toBe(0);
+  });
+
+  it('an int8 run whose cache is gone is refused, naming the cache and what to pass', async () => {
+    const moved = join(tmp, 'int8-moved');
+    const gone = join(tmp, 'int8-gone-run');
+    cpSync(int8, moved, { recursive: true });
+    expect(runCli(['train', '--cache', moved, '--out', gone, '--epochs', '2']).status).toBe(0);
+    rmSync(moved, { recursive: true });
+    const r = runCli(['predict', '--run', gone, '--weights', weights, sharedPath('data/tiny/val/beignets/1222571.jpg')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`kept in its cache ${moved}, which is gone: pass --calibration FILE`);
+    expect(r.stderr).toMatch(/or --precision fp32/);
   });
 });
