@@ -54,7 +54,11 @@ export async function runExport(a: ExportArgs): Promise<number> {
   // A sweep run chosen by cross-validation has no val figure: its score is the CV accuracy it was chosen by.
   const selection = run.options.selection as { kind?: string; label?: string; score?: number } | undefined;
   const byCv = selection?.kind === 'cv';
-  const otherPrecision = precision === runPrecision ? '' : `; measured on the run's ${runPrecision} features, while this model computes ${precision} ones`;
+  // An int8 run exported with another --calibration computes other features than the head was trained on.
+  const otherCalibration = runPrecision === 'int8' && calibration !== null && fingerprint.calibration !== undefined && calibration.sha256 !== fingerprint.calibration;
+  const otherPrecision = precision !== runPrecision
+    ? `; measured on the run's ${runPrecision} features, while this model computes ${precision} ones`
+    : otherCalibration ? `; measured on int8 features of the run's calibration (sha256 ${fingerprint.calibration!.slice(0, 12)}…), while this model uses another (${calibration.sha256.slice(0, 12)}…)` : '';
   const facts: Omit<ModelSidecar, 'model'> = {
     format: MODEL_FORMAT,
     version: MODEL_VERSION,
@@ -125,9 +129,13 @@ export async function runExport(a: ExportArgs): Promise<number> {
   const prec = calibration ? `int8 (calibration ${calibration.sha256.slice(0, 12)}…)` : precision;
   log(`Wrote ${a.out} (${mb} MB, ${prec}, ${net.variant.arch}, ${head.classes.length} classes, input uint8 RGB ${preset.inputSize}x${preset.inputSize}) and ${side}`);
   if (precision !== runPrecision) log(`export: the run's head was trained on ${runPrecision} features; this model computes ${precision} features`);
+  else if (otherCalibration) log(`export: the run's head was trained on int8 features of another calibration than --calibration's; model.json's accuracy note says so`);
   if (tta) log(`predict averages ${tta.views} views per image for this run: ${basename(side)} says how to feed them`);
   if (a.json) {
-    printJson({ model: out, sidecar: side, bytes: bytes.byteLength, sha256: sidecar.model.sha256, precision, inputSize: preset.inputSize, classes: head.classes, testTimeViews: tta?.views ?? 0 });
+    printJson({
+      model: out, sidecar: side, bytes: bytes.byteLength, sha256: sidecar.model.sha256, precision, calibration, inputSize: preset.inputSize,
+      classes: head.classes, features: sidecar.features, testTimeViews: tta?.views ?? 0,
+    });
   }
   return 0;
 }

@@ -176,7 +176,7 @@ export async function readModelSidecar(file: string): Promise<ModelSidecar> {
     throw new InputError(file, undefined, `cannot read a viewprobe model.json (${errorMessage(e)})`);
   }
   if (j.format !== MODEL_FORMAT) throw new InputError(file, undefined, `not a viewprobe model.json (format ${JSON.stringify(j.format)})`);
-  if (j.version !== MODEL_VERSION) throw new InputError(file, undefined, `model.json version ${JSON.stringify(j.version)} is not supported (this viewprobe reads ${MODEL_VERSION})`);
+  if (j.version !== MODEL_VERSION) throw new InputError(file, undefined, `model.json version ${JSON.stringify(j.version)} is not supported (this viewprobe reads ${MODEL_VERSION}): export the run again with this viewprobe`);
   const c = j.classes;
   if (!Array.isArray(c) || c.length === 0 || !c.every((x) => typeof x === 'string')) throw new InputError(file, undefined, 'classes must be a non-empty list of names');
   return j as unknown as ModelSidecar;

@@ -2,7 +2,7 @@
 // backbone/quantize.ts quantizeBackbone) with the run's calibration, behind the in-graph
 // normalisation. Tiny data, the random ResNet18, an int8 cache calibrated on 8 images (as
 // test/extract/precision.test.ts makes one).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -124,6 +124,20 @@ describeShared('viewprobe export of int8 runs', NEEDS, () => {
     const d = maxDiff(await runModel(ortNode, bytes, pixels, images.length, 244),
       predictProbs(int8.run, s.classes.length, images, ['--precision', 'fp32']), s.classes);
     expect(d).toBeLessThan(1e-5);
+  });
+
+  it('an int8 run exported with another calibration says so in model.json', async () => {
+    // The run's own calibration with one activation range widened: another file, another sha256.
+    const cal = JSON.parse(readFileSync(join(int8.cache, 'calibration.json'), 'utf8')) as { ranges: Record<string, [number, number]> };
+    const first = Object.keys(cal.ranges)[0]!;
+    cal.ranges[first] = [cal.ranges[first]![0], cal.ranges[first]![1] * 2];
+    const other = join(tmp, 'other-calibration.json');
+    writeFileSync(other, JSON.stringify(cal));
+    const out = join(tmp, 'int8-other-cal', 'model.onnx');
+    cli(['export', '--run', int8.run, '--out', out, '--calibration', other]);
+    const s = await readModelSidecar(join(tmp, 'int8-other-cal', 'model.json'));
+    expect(s.model.calibration!.sha256).not.toBe(s.fingerprint.calibration);
+    expect(s.accuracy.note).toMatch(/measured on int8 features of the run's calibration \(sha256 [0-9a-f]{12}…\), while this model uses another/);
   });
 
   describe('an fp32 run', () => {
