@@ -72,24 +72,17 @@ export async function runExport(a: ExportArgs): Promise<number> {
     backbone: { arch: net.variant.arch, format: net.variant.format, dim: net.dim, weightsSha256: loaded.weightsSha256, weightsFile: basename(loaded.weightsPath) },
     features: featuresDoc(features, dim),
     head: { file: basename(run.headFile), epoch: head.epoch, dim: head.dim, classes: head.classes.length, transform: head.transform ?? null },
-    accuracy: byCv
-      ? {
-        split: 'cv',
-        images: null,
-        valAcc: typeof selection.score === 'number' ? selection.score : null,
-        best: run.best,
-        final: run.final,
-        note: `${selection.label ?? 'cross-validated accuracy on the training split'}: the score the sweep chose this head by, so optimistic; ` +
-          `no val split took part: measure it with viewprobe eval --run RUN --data DATA` + otherPrecision,
-      }
-      : {
-        split: 'val',
-        images: valImages,
-        valAcc: head.valAcc,
-        best: run.best,
-        final: run.final,
-        note: 'val accuracy of the exported head; its epoch was chosen on the same val split, so this figure is optimistic' + otherPrecision,
-      },
+    accuracy: {
+      split: byCv ? 'cv' : 'val',
+      images: byCv ? null : valImages,
+      valAcc: byCv ? (typeof selection.score === 'number' ? selection.score : null) : head.valAcc,
+      best: run.best,
+      final: run.final,
+      note: (byCv
+        ? `${selection.label ?? 'cross-validated accuracy on the training split'}: the score the sweep chose this head by, so optimistic; ` +
+          'no val split took part: measure it with viewprobe eval --run RUN --data DATA'
+        : 'val accuracy of the exported head; its epoch was chosen on the same val split, so this figure is optimistic') + otherPrecision,
+    },
     fingerprint,
     fingerprintId: head.fingerprintId,
     testTimeViews: tta,

@@ -92,7 +92,7 @@ export async function runExtract(a: ExtractArgs): Promise<number> {
     // on train: training images then get the preset's test-time views too, so that held-out folds are
     // scored as eval scores new images (with a val split the sweep chooses on val, and they would cost
     // one view per image for nothing).
-    const cacheHasVal = (cache.info()?.counts.splits.val?.images ?? 0) > 0;
+    const cacheHasVal = cache.members('val').length > 0; // the val members only: not info()'s scan of the whole cache
     if (train) jobs.push({ split: 'train', items: train.items, views: a.views, clean: a.cleanView, tta: a.cleanView && !val && !cacheHasVal });
     if (val) jobs.push({ split: 'val', items: val.items, views: 0, clean: true, tta: true });
     if (!shard) for (const j of jobs) await cache.pruneMembers(j.split, new Set(j.items.map((i) => i.path)));
