@@ -94,11 +94,13 @@ export async function dataFeatures(a: EvalArgs, run: LoadedRun): Promise<EvalFea
 }
 
 /** Human-readable lines for an evaluation (and the run's best/final accuracies when given). */
-export function formatEval(e: EvalResult, label: string, run?: { best: RunSummary; final: RunSummary }): string[] {
+export function formatEval(e: EvalResult, label: string, run?: { best: RunSummary; final: RunSummary; options?: Record<string, unknown> }): string[] {
   const lines: string[] = [];
   if (run) {
-    lines.push(`Best val acc ${pct(run.best.valAcc)} at epoch ${run.best.epoch}`);
-    lines.push(`Final val acc ${pct(run.final.valAcc)} (epoch ${run.final.epoch})`);
+    // A sweep run chosen by cross-validation has no val figures: its curve is the mean over held-out folds.
+    const score = (run.options?.selection as { kind?: string } | undefined)?.kind === 'cv' ? 'CV score' : 'val acc';
+    lines.push(`Best ${score} ${pct(run.best.valAcc)} at epoch ${run.best.epoch}`);
+    lines.push(`Final ${score} ${pct(run.final.valAcc)} (epoch ${run.final.epoch})`);
   }
   lines.push(`Best head on ${label}: accuracy ${pct(e.accuracy)}, top-${e.topK} ${pct(e.topKAccuracy)}, loss ${e.loss.toFixed(4)}`);
   lines.push('', 'Per class:');

@@ -95,6 +95,13 @@ describe('viewprobe eval (from the run and its cache)', () => {
     expect(lines.slice(0, 3)).toEqual(['Best val acc 70.0% at epoch 3', 'Final val acc 60.0% (epoch 5)', 'Best head on x: accuracy 66.7%, top-2 100.0%, loss 0.5000']);
     expect(lines).toContain('  a           2        2    100.0%');
     expect(lines.slice(-2)).toEqual(['  0  a   2  0', '  1  bb  1  0']);
+    // A sweep run chosen by cross-validation: its figures are CV scores, not val accuracies.
+    const cv = formatEval(
+      { n: 1, classes: ['a'], correct: 1, accuracy: 1, topK: 1, topKAccuracy: 1, loss: 0, perClass: [{ label: 'a', n: 1, correct: 1, accuracy: 1 }], confusion: [[1]] },
+      'x',
+      { best: { epoch: 3, valAcc: 0.7 }, final: { epoch: 5, valAcc: 0.6 }, options: { selection: { kind: 'cv', folds: 5 } } },
+    );
+    expect(cv.slice(0, 2)).toEqual(['Best CV score 70.0% at epoch 3', 'Final CV score 60.0% (epoch 5)']);
   });
 });
 
