@@ -98,8 +98,9 @@ async function timeEngine(engine, b) {
 
 if (engines.includes('onnx')) {
   // The engine as the CLI builds it (one single-threaded session per thread, each in a worker, batches
-  // side by side), and the one session with all the threads that it replaced.
-  const variants = [['onnx', {}], ['onnx 1 session x all threads', { workers: 1 }]];
+  // side by side), the one session with all the threads that it replaced,
+  // and the direct graph the Winograd one replaced (src/backbone/winograd.ts).
+  const variants = [['onnx', {}], ['onnx direct convolutions (no Winograd)', { winograd: false }], ['onnx 1 session x all threads', { workers: 1 }]];
   if (explore) {
     variants.push(
       ['onnx level=extended (no NCHWc layout)', { session: { graphOptimizationLevel: 'extended' } }],
@@ -218,6 +219,7 @@ py?.child.stdin.end();
 
 const bestOf = (pred) => results.filter(pred).reduce((a, r) => (!a || r.best.images_per_s > a.best.images_per_s ? r : a), undefined);
 const onnxBest = results.find((r) => r.name === 'onnx');
+const directR = results.find((r) => r.name.startsWith('onnx direct'));
 const torchBest = bestOf((r) => r.name.startsWith('pytorch'));
 const fastestOf = (r) => (r ? Math.max(...Object.values(r.batches).map((v) => v.fastest_run_images_per_s)) : NaN);
 const torchFastest = Math.max(...results.filter((r) => r.name.startsWith('pytorch')).map(fastestOf));
@@ -233,6 +235,8 @@ console.log(JSON.stringify({
   results,
   skipped,
   ratio_onnx_best_over_pytorch_best: onnxBest && torchBest ? +(onnxBest.best.images_per_s / torchBest.best.images_per_s).toFixed(3) : null,
+  // Per batch size: the engine's Winograd graph over the direct one, same rounds.
+  ratio_winograd_over_direct: onnxBest && directR ? Object.fromEntries(batches.map((b) => [b, +(onnxBest.batches[b].images_per_s / directR.batches[b].images_per_s).toFixed(3)])) : null,
   pytorch_best: torchBest ? { name: torchBest.name, ...torchBest.best } : null,
   ratio_of_fastest_runs: onnxBest && torchBest ? +(fastestOf(onnxBest) / torchFastest).toFixed(3) : null,
   load_average: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),

@@ -3,6 +3,7 @@
 // backbone, head, softmax) are built from one description. Weights go in as raw_data initializers.
 import onnxProto from 'onnx-proto';
 import type { FoldedConv, FoldedResNet } from './spec.js';
+import { appendWinogradConv, tileGeometry, useWinograd, winogradBlock, type TileGeometry } from './winograd.js';
 import { DEFAULT_FEATURES, GEM_EPS, isDefaultFeatures, featureDim, featureTaps, gemExponent, stageChannels, stageEnds, type FeatureSpec } from '../feature-spec.js';
 
 const { onnx } = onnxProto;
@@ -129,12 +130,23 @@ function valueInfo(name: string, elemType: number, dims: Dim[]) {
   });
 }
 
+/** How appendResNet writes the backbone's convolutions. */
+export interface ResNetGraphOptions {
+  /**
+   * The deep stages' 3x3 stride-1 convolutions as Winograd F(2x2,3x3) on NHWC tensors (winograd.ts):
+   * faster on onnxruntime's CPU provider, equal to the direct graph up to float rounding. Off for
+   * export (a plain graph any runtime runs as it likes) and for the int8 graph (quantize.ts).
+   */
+  winograd?: boolean;
+}
+
 /**
  * The backbone from NCHW float32 `x` (already normalised) to `features` [N, dim]: conv1, max-pool,
  * the blocks, then the pooled taps of `spec` (default: global average pool of layer4), concatenated
- * and flattened. Returns the features' name.
+ * and flattened. Returns the features' name. Every stage's output is an NCHW tensor named
+ * `${block}.out` (stageMap), whatever layout the stage ran in.
  */
-export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, features = 'features', spec: FeatureSpec = DEFAULT_FEATURES): string {
+export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, features = 'features', spec: FeatureSpec = DEFAULT_FEATURES, o: ResNetGraphOptions = {}): string {
   const conv = (x: string, c: FoldedConv, relu: boolean): string => {
     const w = g.init(`${c.conv}.w`, [c.outC, c.inC, c.k, c.k], c.weight);
     const b = g.init(`${c.conv}.b`, [c.outC], c.bias);
@@ -147,17 +159,84 @@ export function appendResNet(g: OnnxGraph, net: FoldedResNet, x: string, feature
   x = conv(x, net.stem, true);
   // The max-pool input is post-ReLU, and MaxPool's own pads ignore padded cells (−inf) as PyTorch does.
   x = g.node('MaxPool', [x], ['maxpool'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+  const layout = new Layouts(g);
+  const ends = new Set(stageEnds(net.blocks).values());
   for (const b of net.blocks) {
+    if (!(o.winograd && winogradBlock(b))) {
+      x = layout.nchw(x);
+      let y = x;
+      b.convs.forEach((c, i) => { y = conv(y, c, i < b.convs.length - 1); });
+      const shortcut = b.downsample ? conv(x, b.downsample, false) : x;
+      const sum = g.node('Add', [y, shortcut], [`${b.name}.add`]);
+      x = g.node('Relu', [sum], [`${b.name}.out`]);
+      continue;
+    }
+    // A Winograd block runs NHWC; its other convolutions (stride 2, 1x1) run direct between transposes.
     let y = x;
-    b.convs.forEach((c, i) => { y = conv(y, c, i < b.convs.length - 1); });
-    const shortcut = b.downsample ? conv(x, b.downsample, false) : x;
+    b.convs.forEach((c, i) => {
+      const relu = i < b.convs.length - 1;
+      if (!useWinograd(c)) { y = layout.nhwc(conv(layout.nchw(y), c, relu)); return; }
+      const pre = appendWinogradConv(g, layout.nhwc(y), c, layout.geometry(b.name.replace(/\..*/, ''), layout.nhwc(y)));
+      y = layout.mark(relu ? g.node('Relu', [pre], [`${c.conv}.relu`]) : pre);
+    });
+    const shortcut = layout.nhwc(b.downsample ? conv(layout.nchw(x), b.downsample, false) : x);
     const sum = g.node('Add', [y, shortcut], [`${b.name}.add`]);
-    x = g.node('Relu', [sum], [`${b.name}.out`]);
+    x = layout.mark(g.node('Relu', [sum], [`${b.name}.out.nhwc`]));
+    if (ends.has(b.name)) x = layout.nchw(x, `${b.name}.out`);
   }
   const taps = featureTaps(spec, stageChannels(net.blocks));
   const pooled = taps.map((t) => appendPool(g, net, t.layer, t.pool));
   const joined = pooled.length === 1 ? pooled[0]! : g.node('Concat', pooled, ['concat'], { axis: 1 });
   return g.node('Flatten', [joined], [features], { axis: 1 });
+}
+
+/**
+ * Which tensors are NHWC (the rest are NCHW), and each one's transpose into the other layout, made
+ * once however many convolutions read it. Also one Winograd tile geometry per stage.
+ */
+class Layouts {
+  private readonly nhwcNames = new Set<string>();
+  private readonly twins = new Map<string, string>();
+  private readonly geometries = new Map<string, TileGeometry>();
+
+  constructor(private readonly g: OnnxGraph) {}
+
+  /** Records that `x` is NHWC; returns it. */
+  mark(x: string): string {
+    this.nhwcNames.add(x);
+    return x;
+  }
+
+  isNhwc(x: string): boolean {
+    return this.nhwcNames.has(x);
+  }
+
+  nhwc(x: string): string {
+    if (this.nhwcNames.has(x)) return x;
+    const t = this.twin(x, `${x}.nhwc`, [0, 2, 3, 1]);
+    this.nhwcNames.add(t);
+    return t;
+  }
+
+  nchw(x: string, name = `${x}.nchw`): string {
+    return this.nhwcNames.has(x) ? this.twin(x, name, [0, 3, 1, 2]) : x;
+  }
+
+  geometry(stage: string, x: string): TileGeometry {
+    let geo = this.geometries.get(stage);
+    if (!geo) this.geometries.set(stage, (geo = tileGeometry(this.g, x, `${stage}.tiles`)));
+    return geo;
+  }
+
+  private twin(x: string, name: string, perm: number[]): string {
+    let t = this.twins.get(x);
+    if (!t) {
+      t = this.g.node('Transpose', [x], [name], { perm });
+      this.twins.set(x, t);
+      this.twins.set(t, x);
+    }
+    return t;
+  }
 }
 
 /** The output of stage `layer` (the last block's `${block}.out`). */
@@ -192,6 +271,8 @@ export interface OnnxModelOptions {
   features?: FeatureSpec;
   /** Extra outputs `layer<N>.map` (NCHW feature maps of those stages), for tests that pool by hand. */
   maps?: number[];
+  /** See ResNetGraphOptions (the CPU engine's fp32 graph sets it). */
+  winograd?: boolean;
 }
 
 /**
@@ -211,7 +292,7 @@ export function buildOnnxProto(net: FoldedResNet, opts: OnnxModelOptions = {}): 
   const g = new OnnxGraph();
   g.input('input', DataType.FLOAT, ['N', 'H', 'W', 3]);
   const nchw = g.node('Transpose', ['input'], [BACKBONE_INPUT], { perm: [0, 3, 1, 2] });
-  const features = appendResNet(g, net, nchw, 'features', spec);
+  const features = appendResNet(g, net, nchw, 'features', spec, { winograd: opts.winograd });
   g.output(features, DataType.FLOAT, ['N', featureDim(spec, stageChannels(net.blocks))]);
   if (opts.logits && net.fc) {
     // fc reads the average pool of layer4 whatever the features are; with the default they are it.

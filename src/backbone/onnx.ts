@@ -31,6 +31,8 @@ export interface OnnxEngineOptions {
   session?: Ort.InferenceSession.SessionOptions;
   /** A graph built elsewhere from the same net (the int8 one, quantize.ts) instead of the fp32 one. */
   model?: Uint8Array;
+  /** The fp32 graph's deep 3x3 convolutions as Winograd (winograd.ts); default: on CPU, yes. */
+  winograd?: boolean;
 }
 
 /**
@@ -85,7 +87,7 @@ export async function createOnnxEngine(net: FoldedResNet, opts: OnnxEngineOption
     ...opts.session,
   };
   const features = opts.features ?? DEFAULT_FEATURES;
-  const model = opts.model ?? buildOnnxModel(net, { logits: withLogits, features });
+  const model = opts.model ?? buildOnnxModel(net, { logits: withLogits, features, winograd: opts.winograd ?? !cuda });
   const depth = Math.max(1, Math.floor(opts.queueDepth ?? 2));
   // Each worker gets its share of the cores (the remainder goes to the first ones).
   const pool = await WorkerPool.start(model, Array.from({ length: workers }, (_, i) => ({
