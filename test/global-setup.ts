@@ -12,9 +12,8 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export default function setup(): void {
-  // asc directly, not through npm: a nested npm repeats npm's config warnings and costs a second
-  const asc = createRequire(import.meta.url).resolve('assemblyscript/bin/asc.js');
-  execFileSync(process.execPath, [asc, 'assembly/head.ts', '-o', 'dist/assembly/head.wasm', '--config', 'assembly/asconfig.json'], { cwd: root, stdio: 'inherit' });
+  // The build script directly, not through npm: a nested npm repeats npm's config warnings and costs a second
+  execFileSync(process.execPath, [join(root, 'scripts/build-wasm.js')], { cwd: root, stdio: 'inherit' });
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   try {
     execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'pipe', maxBuffer: 16 << 20 });

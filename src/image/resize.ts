@@ -1,17 +1,17 @@
 // Pillow 9.4's `Image.resize(size, BILINEAR, box)` for RGB images, ported line for line from
-// src/libImaging/Resample.c (precompute_coeffs, normalize_coeffs_8bpc, the two 8bpc passes,
-// ImagingResampleInner) and the checks and shortcuts of `_resize` in src/_imaging.c and
-// `Image.resize`. Bit-exact equality with Pillow is the point: torchvision's Resize on PIL images
+// src/libImaging/Resample.c (precompute_coeffs, normalize_coeffs_8bpc, ImagingResampleInner; the two
+// 8bpc passes themselves are SIMD kernels in assembly/resize.ts) and the checks and shortcuts of
+// `_resize` in src/_imaging.c and `Image.resize`. Bit-exact equality with Pillow is the point: torchvision's Resize on PIL images
 // is this function, so every float and int conversion below mirrors the C one, including the
 // float32 box and the integer fixed-point accumulation.
 import type { RgbImage } from './decode.js';
+import { ensureMemory, instantiateKernels, type KernelModule } from '../wasm.js';
 
 /** Source region (left, top, right, bottom) in pixels; fractional values allowed, as in Pillow. */
 export type ResizeBox = readonly [number, number, number, number];
 
 // 32 - 8 (result) - 2 (headroom for negative lobes and sums above one)
 const PRECISION_BITS = 22;
-const HALF = 1 << (PRECISION_BITS - 1);
 const SCALE = 1 << PRECISION_BITS;
 const BILINEAR_SUPPORT = 1.0;
 
@@ -70,92 +70,6 @@ function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: num
   return { ksize, bounds, kk };
 }
 
-function clip8(ss: number): number {
-  const v = ss >> PRECISION_BITS;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/**
- * Horizontal pass over rows [rowOffset, rowOffset + outRows) of a source that is the sub-rectangle
- * (sx0, sy0, srcW x ...) of `src`, whose full row stride is `srcStride` pixels.
- */
-function horizontalPass(
-  src: Uint8Array,
-  srcStride: number,
-  sx0: number,
-  sy0: number,
-  rowOffset: number,
-  outRows: number,
-  outW: number,
-  c: Coeffs,
-): Uint8Array {
-  const out = new Uint8Array(outW * outRows * 3);
-  const { ksize, bounds, kk } = c;
-  for (let yy = 0; yy < outRows; yy++) {
-    const rowBase = ((sy0 + yy + rowOffset) * srcStride + sx0) * 3;
-    let o = yy * outW * 3;
-    for (let xx = 0; xx < outW; xx++) {
-      const xmin = bounds[xx * 2]!;
-      const xmax = bounds[xx * 2 + 1]!;
-      const kb = xx * ksize;
-      // int32 arithmetic, as in C: the weights are non-negative and sum to 2^22, so no sum overflows.
-      let ss0 = HALF;
-      let ss1 = HALF;
-      let ss2 = HALF;
-      let p = rowBase + xmin * 3;
-      for (let x = 0; x < xmax; x++, p += 3) {
-        const w = kk[kb + x]!;
-        ss0 = (ss0 + Math.imul(src[p]!, w)) | 0;
-        ss1 = (ss1 + Math.imul(src[p + 1]!, w)) | 0;
-        ss2 = (ss2 + Math.imul(src[p + 2]!, w)) | 0;
-      }
-      out[o++] = clip8(ss0);
-      out[o++] = clip8(ss1);
-      out[o++] = clip8(ss2);
-    }
-  }
-  return out;
-}
-
-/** Vertical pass; `bounds` are relative to the first row of `src` (which is `width` pixels wide). */
-function verticalPass(
-  src: Uint8Array,
-  width: number,
-  srcStride: number,
-  sx0: number,
-  sy0: number,
-  outH: number,
-  c: Coeffs,
-  yShift: number,
-): Uint8Array {
-  const out = new Uint8Array(width * outH * 3);
-  const { ksize, bounds, kk } = c;
-  const rowBytes = srcStride * 3;
-  for (let yy = 0; yy < outH; yy++) {
-    const ymin = bounds[yy * 2]! - yShift;
-    const ymax = bounds[yy * 2 + 1]!;
-    const kb = yy * ksize;
-    let o = yy * width * 3;
-    const colBase = ((sy0 + ymin) * srcStride + sx0) * 3;
-    for (let xx = 0; xx < width; xx++) {
-      let ss0 = HALF;
-      let ss1 = HALF;
-      let ss2 = HALF;
-      let p = colBase + xx * 3;
-      for (let y = 0; y < ymax; y++, p += rowBytes) {
-        const w = kk[kb + y]!;
-        ss0 = (ss0 + Math.imul(src[p]!, w)) | 0;
-        ss1 = (ss1 + Math.imul(src[p + 1]!, w)) | 0;
-        ss2 = (ss2 + Math.imul(src[p + 2]!, w)) | 0;
-      }
-      out[o++] = clip8(ss0);
-      out[o++] = clip8(ss1);
-      out[o++] = clip8(ss2);
-    }
-  }
-  return out;
-}
-
 /** A copy of the pixels in [left, left+width) x [top, top+height); the region must lie inside. */
 export function crop(img: RgbImage, left: number, top: number, width: number, height: number): RgbImage {
   if (
@@ -183,6 +97,20 @@ interface SourceRect {
   height: number;
 }
 
+/** The two passes' SIMD kernels (assembly/resize.ts), one instance per thread, made on first use. */
+interface ResizeKernels extends KernelModule {
+  horizontal(src: number, srcStride: number, rows: number, out: number, outW: number, bounds: number, kk: number, ksize: number): void;
+  vertical(src: number, srcStride: number, rowBytes: number, out: number, outH: number, bounds: number, kk: number, ksize: number): void;
+}
+let kernels: ResizeKernels | undefined;
+
+/** Bytes the kernels may read or write past each buffer (see assembly/resize.ts). */
+const SLACK = 16;
+
+/**
+ * ImagingResampleInner: the horizontal pass (only over the rows the vertical pass will read), then
+ * the vertical one, both in the kernels' memory: the source rows go in once, the result comes out once.
+ */
 function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly number[]): RgbImage {
   const needHorizontal = xsize !== s.width || box[0] !== 0 || box[2] !== xsize;
   const needVertical = ysize !== s.height || box[1] !== 0 || box[3] !== ysize;
@@ -191,18 +119,42 @@ function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly
   // The horizontal pass only produces the rows the vertical pass will read.
   const yboxFirst = vert.bounds[0]!;
   const yboxLast = vert.bounds[ysize * 2 - 2]! + vert.bounds[ysize * 2 - 1]!;
-
+  const rows = yboxLast - yboxFirst;
   const horiz = needHorizontal ? precomputeCoeffs(s.width, box[0]!, box[2]!, xsize) : undefined;
+  if (!horiz && !needVertical) return crop(s.img, s.x0, s.y0, s.width, s.height);
   const width = horiz ? xsize : s.width;
-  let data: Uint8Array | undefined;
-  if (horiz) data = horizontalPass(s.img.data, s.img.width, s.x0, s.y0, yboxFirst, yboxLast - yboxFirst, xsize, horiz);
-  if (needVertical) {
-    data = data
-      ? verticalPass(data, width, width, 0, 0, ysize, vert, yboxFirst)
-      : verticalPass(s.img.data, width, s.img.width, s.x0, s.y0, ysize, vert, 0);
+  // The vertical pass's row bounds, relative to the first row it reads.
+  const vbounds = vert.bounds.slice();
+  for (let i = 0; i < vbounds.length; i += 2) vbounds[i] -= yboxFirst;
+
+  const k = (kernels ??= instantiateKernels<ResizeKernels>('resize'));
+  const srcStride = s.img.width * 3;
+  const band = s.img.data.subarray((s.y0 + yboxFirst) * srcStride, (s.y0 + yboxLast) * srcStride);
+  let top = k.heapBase();
+  const place = (bytes: number) => { const at = top; top = (at + bytes + SLACK + 15) & ~15; return at; };
+  const bandAt = place(band.length);
+  const hb = horiz ? place(horiz.bounds.byteLength) : 0;
+  const hk = horiz ? place(horiz.kk.byteLength) : 0;
+  const vb = place(vbounds.byteLength);
+  const vk = place(vert.kk.byteLength);
+  const midAt = horiz ? place(xsize * rows * 3) : 0;
+  const outAt = needVertical ? place(width * ysize * 3) : midAt;
+  ensureMemory(k.memory, top);
+  const mem = k.memory.buffer;
+  new Uint8Array(mem, bandAt, band.length).set(band);
+  if (horiz) {
+    new Int32Array(mem, hb, horiz.bounds.length).set(horiz.bounds);
+    new Int32Array(mem, hk, horiz.kk.length).set(horiz.kk);
+    k.horizontal(bandAt + s.x0 * 3, srcStride, rows, midAt, xsize, hb, hk, horiz.ksize);
   }
-  if (!data) return crop(s.img, s.x0, s.y0, s.width, s.height);
-  return { data, width, height: needVertical ? ysize : yboxLast - yboxFirst };
+  if (needVertical) {
+    new Int32Array(mem, vb, vbounds.length).set(vbounds);
+    new Int32Array(mem, vk, vert.kk.length).set(vert.kk);
+    if (horiz) k.vertical(midAt, xsize * 3, width * 3, outAt, ysize, vb, vk, vert.ksize);
+    else k.vertical(bandAt + s.x0 * 3, srcStride, width * 3, outAt, ysize, vb, vk, vert.ksize);
+  }
+  const height = needVertical ? ysize : rows;
+  return { data: new Uint8Array(mem.slice(outAt, outAt + width * height * 3)), width, height };
 }
 
 function checkSize(width: number, height: number): void {
