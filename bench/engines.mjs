@@ -47,6 +47,14 @@ const net = buildResNet(await readSafetensors(weights));
 if (net.variant.arch !== 'resnet18') throw new Error('the bench measures resnet18');
 const gmacPerImage = forwardMacs(resnetSpec(net.variant), SIZE, SIZE) / 1e9;
 
+/** Per batch size: the engine's Winograd graph over the direct one, measured in the same rounds. */
+function winogradOverDirect(results) {
+  const wino = results.find((r) => r.name === 'onnx');
+  const direct = results.find((r) => r.name.startsWith('onnx direct'));
+  if (!wino || !direct) return null;
+  return Object.fromEntries(batches.map((b) => [b, +(wino.batches[b].images_per_s / direct.batches[b].images_per_s).toFixed(3)]));
+}
+
 if (!process.argv.includes('--child') && engines.length > 1 && !explore) {
   // Orchestrator: one child per engine, sequentially, then one combined JSON.
   const passThrough = process.argv.slice(2).filter((a, i, all) => a !== '--engines' && all[i - 1] !== '--engines');
@@ -67,6 +75,7 @@ if (!process.argv.includes('--child') && engines.length > 1 && !explore) {
     statistic: 'median seconds per batch; each engine in its own process, one after the other',
     results, skipped: skippedAll,
     ratio_onnx_best_over_pytorch_best: onnxR && torchR ? +(onnxR.best.images_per_s / torchR.best.images_per_s).toFixed(3) : null,
+    ratio_winograd_over_direct: winogradOverDirect(results),
     pytorch_best: torchR ? { name: torchR.name, ...torchR.best } : null,
     load_average: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),
     goal: '>= 1.1',
@@ -219,7 +228,6 @@ py?.child.stdin.end();
 
 const bestOf = (pred) => results.filter(pred).reduce((a, r) => (!a || r.best.images_per_s > a.best.images_per_s ? r : a), undefined);
 const onnxBest = results.find((r) => r.name === 'onnx');
-const directR = results.find((r) => r.name.startsWith('onnx direct'));
 const torchBest = bestOf((r) => r.name.startsWith('pytorch'));
 const fastestOf = (r) => (r ? Math.max(...Object.values(r.batches).map((v) => v.fastest_run_images_per_s)) : NaN);
 const torchFastest = Math.max(...results.filter((r) => r.name.startsWith('pytorch')).map(fastestOf));
@@ -235,8 +243,7 @@ console.log(JSON.stringify({
   results,
   skipped,
   ratio_onnx_best_over_pytorch_best: onnxBest && torchBest ? +(onnxBest.best.images_per_s / torchBest.best.images_per_s).toFixed(3) : null,
-  // Per batch size: the engine's Winograd graph over the direct one, same rounds.
-  ratio_winograd_over_direct: onnxBest && directR ? Object.fromEntries(batches.map((b) => [b, +(onnxBest.batches[b].images_per_s / directR.batches[b].images_per_s).toFixed(3)])) : null,
+  ratio_winograd_over_direct: winogradOverDirect(results),
   pytorch_best: torchBest ? { name: torchBest.name, ...torchBest.best } : null,
   ratio_of_fastest_runs: onnxBest && torchBest ? +(fastestOf(onnxBest) / torchFastest).toFixed(3) : null,
   load_average: (await import('node:os')).loadavg().map((x) => +x.toFixed(2)),
