@@ -63,3 +63,6 @@ export function ensureMemory(m: WasmMemory, bytes: number, limit = 3.5 * 2 ** 30
   const have = m.buffer.byteLength;
   if (bytes > have) m.grow(Math.ceil((bytes - have) / WASM_PAGE));
 }
+
+/** `bytes` rounded up to a multiple of 16 (the kernels' v128 alignment); exact past 2 GiB, unlike `& ~15`. */
+export const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;

@@ -207,10 +207,6 @@ class Layouts {
     return x;
   }
 
-  isNhwc(x: string): boolean {
-    return this.nhwcNames.has(x);
-  }
-
   nhwc(x: string): string {
     if (this.nhwcNames.has(x)) return x;
     const t = this.twin(x, `${x}.nhwc`, [0, 2, 3, 1]);
@@ -218,8 +214,9 @@ class Layouts {
     return t;
   }
 
-  nchw(x: string, name = `${x}.nchw`): string {
-    return this.nhwcNames.has(x) ? this.twin(x, name, [0, 3, 1, 2]) : x;
+  /** `x` in NCHW; `name`, when given, must be the transpose's name (a stage end's, which taps read). */
+  nchw(x: string, name?: string): string {
+    return this.nhwcNames.has(x) ? this.twin(x, name ?? `${x}.nchw`, [0, 3, 1, 2], name !== undefined) : x;
   }
 
   geometry(stage: string, x: string): TileGeometry {
@@ -228,8 +225,9 @@ class Layouts {
     return geo;
   }
 
-  private twin(x: string, name: string, perm: number[]): string {
+  private twin(x: string, name: string, perm: number[], named = false): string {
     let t = this.twins.get(x);
+    if (named && t !== undefined && t !== name) throw new Error(`onnx graph: ${x} already has a transpose named ${t}, not ${name}`);
     if (!t) {
       t = this.g.node('Transpose', [x], [name], { perm });
       this.twins.set(x, t);

@@ -119,8 +119,9 @@ function attrInt(name: string, i: number) {
  * The QDQ graph of `net` with these activation ranges. Throws when a point has no range (ranges
  * calibrated on another architecture). `logits` keeps the fp32 fc output, as buildOnnxModel does.
  */
-export function buildQdqModel(net: FoldedResNet, ranges: ActivationRanges, opts: OnnxModelOptions = {}): Uint8Array {
-  const proto = buildOnnxProto(net, opts);
+export function buildQdqModel(net: FoldedResNet, ranges: ActivationRanges, opts: Omit<OnnxModelOptions, 'winograd'> = {}): Uint8Array {
+  // The direct graph always: the calibration points are its convolutions' outputs.
+  const proto = buildOnnxProto(net, { ...opts, winograd: false });
   quantizeBackbone(proto, ranges);
   return encodeModel(proto);
 }

@@ -2,12 +2,15 @@
 // engine's deep stages. A direct convolution spends 9 multiply-adds per input channel per output
 // pixel; Winograd spends 4 (16 per 2x2 output tile), as 16 matrix products [tiles, C] x [C, C'] that
 // onnxruntime runs on its GEMM, plus input and output transforms made of additions only. Measured
-// here (bench/engines.mjs --conv, SPR, one thread): the layer4 convolutions of resnet18 run ~1.5x as
-// fast and layer3's ~1.2x; at layer2 and layer1 (128 and 64 channels on larger maps) the transforms'
-// memory traffic outweighs the saved arithmetic, so they stay direct (WINOGRAD_MIN_CHANNELS).
+// on the SPR Xeon of the README (three chained convolutions per stage, batch 8, one thread, a one-off
+// script): resnet18's layer4 convolutions ran 1.55x as fast and layer3's 1.22x; layer2's 0.65x and
+// layer1's 0.36x (128 and 64 channels on larger maps: the transforms' memory traffic outweighs the
+// saved arithmetic), so those stay direct (WINOGRAD_MIN_CHANNELS). The whole engine: bench/extract.mjs
+// and bench/engines.mjs print Winograd ÷ direct.
 //
 // Numerics: the transforms use only 0, ±1 and ±0.5, so the result differs from a direct convolution
-// by float rounding alone (~1e-6 relative, checked against the direct graph and PyTorch's features).
+// by float rounding alone: one convolution within 1e-6 relative, resnet18's features ~2e-7 (tests:
+// test/backbone/winograd.test.ts; PyTorch's reference features still within 1e-4).
 //
 // Tiles: the input is padded by 1 on the top/left and by 1 (even size) or 2 (odd) on the bottom/right,
 // so that t = ceil(H/2) tiles cover it; the 2t x 2t result is cropped back to H x W. Sizes are read

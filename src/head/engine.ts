@@ -5,7 +5,7 @@
 // Memory of the kernel instance: [P | G | M | V] (each W nc*dp then b ncp floats), Z (logits of one
 // row), a staging area of maxBatch rows, then "resident" row sets (val rows, a full-batch training set)
 // copied once and reused while the same array is passed again.
-import { ensureMemory } from '../wasm.js';
+import { align16, ensureMemory } from '../wasm.js';
 import type { Head } from './head.js';
 import { headKernels, type HeadKernels } from './kernels.js';
 import { argmax, crossEntropy } from './loss.js';
@@ -45,8 +45,6 @@ export interface EngineOptions {
   aug?: Float32Array;
   clean?: Float32Array | null;
 }
-
-const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 interface Resident {
   rows: Float32Array;

@@ -5,7 +5,7 @@
 // is this function, so every float and int conversion below mirrors the C one, including the
 // float32 box and the integer fixed-point accumulation.
 import type { RgbImage } from './decode.js';
-import { ensureMemory, instantiateKernels, type KernelModule } from '../wasm.js';
+import { align16, ensureMemory, instantiateKernels, type KernelModule } from '../wasm.js';
 
 /** Source region (left, top, right, bottom) in pixels; fractional values allowed, as in Pillow. */
 export type ResizeBox = readonly [number, number, number, number];
@@ -25,8 +25,8 @@ function cInt(v: number): number {
   return Math.trunc(v);
 }
 
-/** The coefficient table of one axis, already in fixed point. */
-interface Coeffs {
+/** The coefficient table of one axis, already in fixed point (exported for the tests' scalar oracle). */
+export interface Coeffs {
   ksize: number;
   /** bounds[2*i] = first input index, bounds[2*i+1] = number of taps. */
   bounds: Int32Array;
@@ -37,7 +37,7 @@ interface Coeffs {
  * precompute_coeffs + normalize_coeffs_8bpc. `in0`/`in1` are C floats in Pillow, so they arrive
  * here already rounded to float32; their difference is a float32 subtraction before the division.
  */
-function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number): Coeffs {
+export function precomputeCoeffs(inSize: number, in0: number, in1: number, outSize: number): Coeffs {
   const scale = Math.fround(in1 - in0) / outSize;
   const filterscale = scale < 1.0 ? 1.0 : scale;
   const support = BILINEAR_SUPPORT * filterscale;
@@ -106,10 +106,12 @@ let kernels: ResizeKernels | undefined;
 
 /** Bytes the kernels may read or write past each buffer (see assembly/resize.ts). */
 const SLACK = 16;
+/** Kernel memory kept between calls (a 4-megapixel photo's passes fit); beyond it the instance is dropped. */
+const KEEP_KERNEL_BYTES = 64 * 2 ** 20;
 
 /**
  * ImagingResampleInner: the horizontal pass (only over the rows the vertical pass will read), then
- * the vertical one, both in the kernels' memory: the source rows go in once, the result comes out once.
+ * the vertical one, both in the kernels' memory: the source rect's rows go in once, the result comes out once.
  */
 function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly number[]): RgbImage {
   const needHorizontal = xsize !== s.width || box[0] !== 0 || box[2] !== xsize;
@@ -128,11 +130,11 @@ function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly
   for (let i = 0; i < vbounds.length; i += 2) vbounds[i] -= yboxFirst;
 
   const k = (kernels ??= instantiateKernels<ResizeKernels>('resize'));
-  const srcStride = s.img.width * 3;
-  const band = s.img.data.subarray((s.y0 + yboxFirst) * srcStride, (s.y0 + yboxLast) * srcStride);
+  // The source rows the passes read, only the rect's columns: packed, `s.width` pixels a row.
+  const srcStride = s.width * 3;
   let top = k.heapBase();
-  const place = (bytes: number) => { const at = top; top = (at + bytes + SLACK + 15) & ~15; return at; };
-  const bandAt = place(band.length);
+  const place = (bytes: number) => { const at = top; top = align16(at + bytes + SLACK); return at; };
+  const srcAt = place(rows * srcStride);
   const hb = horiz ? place(horiz.bounds.byteLength) : 0;
   const hk = horiz ? place(horiz.kk.byteLength) : 0;
   const vb = place(vbounds.byteLength);
@@ -141,20 +143,26 @@ function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly
   const outAt = needVertical ? place(width * ysize * 3) : midAt;
   ensureMemory(k.memory, top);
   const mem = k.memory.buffer;
-  new Uint8Array(mem, bandAt, band.length).set(band);
+  const imgStride = s.img.width * 3;
+  const first = (s.y0 + yboxFirst) * imgStride + s.x0 * 3;
+  if (srcStride === imgStride) new Uint8Array(mem, srcAt, rows * srcStride).set(s.img.data.subarray(first, first + rows * srcStride));
+  else for (let y = 0; y < rows; y++) new Uint8Array(mem, srcAt + y * srcStride, srcStride).set(s.img.data.subarray(first + y * imgStride, first + y * imgStride + srcStride));
   if (horiz) {
     new Int32Array(mem, hb, horiz.bounds.length).set(horiz.bounds);
     new Int32Array(mem, hk, horiz.kk.length).set(horiz.kk);
-    k.horizontal(bandAt + s.x0 * 3, srcStride, rows, midAt, xsize, hb, hk, horiz.ksize);
+    k.horizontal(srcAt, srcStride, rows, midAt, xsize, hb, hk, horiz.ksize);
   }
   if (needVertical) {
     new Int32Array(mem, vb, vbounds.length).set(vbounds);
     new Int32Array(mem, vk, vert.kk.length).set(vert.kk);
     if (horiz) k.vertical(midAt, xsize * 3, width * 3, outAt, ysize, vb, vk, vert.ksize);
-    else k.vertical(bandAt + s.x0 * 3, srcStride, width * 3, outAt, ysize, vb, vk, vert.ksize);
+    else k.vertical(srcAt, srcStride, width * 3, outAt, ysize, vb, vk, vert.ksize);
   }
   const height = needVertical ? ysize : rows;
-  return { data: new Uint8Array(mem.slice(outAt, outAt + width * height * 3)), width, height };
+  const data = new Uint8Array(mem.slice(outAt, outAt + width * height * 3));
+  // Wasm memory never shrinks: after a large image, let this instance go rather than keep its memory.
+  if (top > KEEP_KERNEL_BYTES) kernels = undefined;
+  return { data, width, height };
 }
 
 function checkSize(width: number, height: number): void {

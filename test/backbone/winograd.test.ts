@@ -3,12 +3,11 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { DataType, OnnxGraph, buildOnnxModel } from '../../src/backbone/onnx-graph.js';
 import { createOnnxEngine } from '../../src/backbone/onnx.js';
-import { readSafetensors } from '../../src/backbone/safetensors.js';
 import { buildResNet, type FoldedConv, type FoldedResNet } from '../../src/backbone/spec.js';
 import { appendWinogradConv, tileGeometry, useWinograd, winogradBlock } from '../../src/backbone/winograd.js';
 import type { Engine } from '../../src/backbone/engine.js';
-import { describeShared } from '../helpers/shared.js';
-import { relErr, weightsPath } from './reference.js';
+import { synthetic, tv } from '../helpers/synthetic-net.js';
+import { relErr } from './reference.js';
 
 const session = (bytes: Uint8Array) => ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, logSeverityLevel: 3 });
 
@@ -64,16 +63,19 @@ describe('Winograd F(2x2,3x3) convolution', () => {
   });
 });
 
-describeShared('the CPU engine runs resnet18 with Winograd layer3 and layer4', ['weights/resnet18-random.safetensors', 'weights/resnet50-keras.safetensors'], () => {
+describe('the CPU engine runs resnet18 with Winograd layer3 and layer4 (synthetic weights)', () => {
   let net: FoldedResNet;
   let engine: Engine;
   beforeAll(async () => {
-    net = buildResNet(await readSafetensors(weightsPath('resnet18')));
+    net = buildResNet(synthetic(tv('resnet18')));
     engine = await createOnnxEngine(net, { device: 'cpu', threads: 1, workers: 1 });
   });
   afterAll(() => engine?.dispose());
 
   const ops = (bytes: Uint8Array) => onnxProto.onnx.ModelProto.decode(bytes).graph!.node!.map((n) => n.opType!);
+  const input = (n: number, h: number, w: number) => Float32Array.from({ length: n * h * w * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
+  const run = async (bytes: Uint8Array, x: Float32Array, dims: number[]) =>
+    (await (await session(bytes)).run({ input: new ort.Tensor('float32', x, dims) }));
 
   it('the graph: 16 products for each of the six deep 3x3 convolutions, 14 convolutions left direct', () => {
     const o = ops(buildOnnxModel(net, { winograd: true }));
@@ -83,11 +85,11 @@ describeShared('the CPU engine runs resnet18 with Winograd layer3 and layer4', [
   });
 
   it("its features are the Winograd graph's (the engine's default) and within 1e-5 of the direct graph's, at odd and non-square sizes", async () => {
-    for (const [n, h, w] of [[2, 224, 224], [1, 225, 190], [2, 244, 244]] as const) {
-      const x = Float32Array.from({ length: n * h * w * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
+    for (const [n, h, w] of [[2, 224, 224], [1, 225, 190], [1, 64, 40]] as const) {
+      const x = input(n, h, w);
       const got = await engine.embed(x, n, h, w);
-      const run = async (winograd: boolean) => (await (await session(buildOnnxModel(net, { winograd }))).run({ input: new ort.Tensor('float32', x, [n, h, w, 3]) })).features!.data as Float32Array;
-      const [wino, direct] = [await run(true), await run(false)];
+      const wino = (await run(buildOnnxModel(net, { winograd: true }), x, [n, h, w, 3])).features!.data as Float32Array;
+      const direct = (await run(buildOnnxModel(net), x, [n, h, w, 3])).features!.data as Float32Array;
       expect(got).toEqual(wino);
       const err = relErr(got, direct);
       expect(err, `${n}x${h}x${w}`).toBeLessThan(1e-5);
@@ -95,8 +97,21 @@ describeShared('the CPU engine runs resnet18 with Winograd layer3 and layer4', [
     }
   });
 
-  it('resnet50 (bottleneck blocks) keeps the direct graph', async () => {
-    const r50 = buildResNet(await readSafetensors(weightsPath('resnet50-keras')));
+  it('GeM and average pools of layer4 and layer3, the stage maps and the logits read NCHW stage outputs, as in the direct graph', async () => {
+    const fc = buildResNet(synthetic(tv('resnet18'), { fc: 10 }));
+    const opts = { features: { layers: [4, 3], pool: ['gem3', 'avg'] }, maps: [3, 4], logits: true };
+    const x = input(2, 97, 131);
+    const wino = await run(buildOnnxModel(fc, { ...opts, winograd: true }), x, [2, 97, 131, 3]);
+    const direct = await run(buildOnnxModel(fc, opts), x, [2, 97, 131, 3]);
+    for (const out of ['features', 'layer3.map', 'layer4.map', 'logits']) {
+      expect(wino[out]!.dims, out).toEqual(direct[out]!.dims);
+      expect(relErr(wino[out]!.data as Float32Array, direct[out]!.data as Float32Array), out).toBeLessThan(1e-5);
+    }
+    expect(wino['layer4.map']!.dims).toEqual([2, 512, 4, 5]);
+  });
+
+  it('resnet50 (bottleneck blocks) keeps the direct graph', () => {
+    const r50 = buildResNet(synthetic(tv('resnet50')));
     expect(ops(buildOnnxModel(r50, { winograd: true })).filter((t) => t === 'MatMul')).toHaveLength(0);
   });
 });

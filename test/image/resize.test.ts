@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type RgbImage } from '../../src/image/decode.js';
-import { crop, resizeBilinear, resizeCrop, resizeShortSide } from '../../src/image/resize.js';
+import { crop, resizeBilinear, resizeCrop, resizeShortSide, type ResizeBox } from '../../src/image/resize.js';
+import { oracleResample } from '../helpers/resize-oracle.js';
 import { SEED_AUGMENT_FILES, type SeedAugmentReference, block, loadSeedAugmentReference, pattern, sha256 } from '../helpers/pixels.js';
 import { describeShared } from '../helpers/shared.js';
 
@@ -119,5 +120,41 @@ describe('crop', () => {
     expect([...c.data.subarray(0, 3)]).toEqual([...img.data.subarray((1 * 6 + 2) * 3, (1 * 6 + 2) * 3 + 3)]);
     expect([...c.data.subarray(9, 12)]).toEqual([...img.data.subarray((2 * 6 + 2) * 3, (2 * 6 + 2) * 3 + 3)]);
     expect(() => crop(img, 4, 0, 3, 2)).toThrow(/outside the 6x5 image/);
+  });
+});
+
+describe('the SIMD resize kernels against the scalar port they replaced (test/helpers/resize-oracle.ts)', () => {
+  const random = (width: number, height: number, seed: number): RgbImage => {
+    let s = seed;
+    const data = Uint8Array.from({ length: width * height * 3 }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24);
+    return { data, width, height };
+  };
+  const same = (a: RgbImage, b: RgbImage, what: string) => {
+    expect([a.width, a.height], what).toEqual([b.width, b.height]);
+    const i = a.data.findIndex((v, k) => v !== b.data[k]);
+    expect(i, `${what}: first differing byte`).toBe(-1);
+  };
+
+  it('resizeBilinear: shrinking, enlarging, one axis only, 1x1, rows of any byte length, fractional boxes', () => {
+    const cases: [number, number, number, number, ResizeBox?][] = [
+      [512, 384, 300, 300], [308, 512, 300, 300], [37, 23, 300, 300], [1, 1, 5, 3], [640, 480, 17, 9],
+      [101, 77, 101, 40], [101, 77, 33, 77], [7, 9, 1, 1], [250, 3, 61, 2],
+      [200, 150, 90, 70, [10.5, 3.25, 180.75, 149]], [64, 64, 64, 64, [0.5, 0.5, 63.5, 63.5]],
+    ];
+    cases.forEach(([w, h, ow, oh, box], i) => {
+      const img = random(w, h, i + 1);
+      same(resizeBilinear(img, ow, oh, box), oracleResample(img, 0, 0, w, h, ow, oh, box ?? [0, 0, w, h]), `${w}x${h} -> ${ow}x${oh}${box ? ` box ${box}` : ''}`);
+    });
+  });
+
+  it('resizeCrop: crops away from the corner, including the vertical-only case with a left offset', () => {
+    const img = random(333, 251, 99);
+    const cases: [number, number, number, number, number, number][] = [
+      [17, 9, 200, 180, 224, 224], [100, 50, 40, 30, 224, 224], [5, 7, 224, 100, 224, 224], [40, 3, 101, 240, 77, 240],
+      [1, 1, 331, 249, 3, 5],
+    ];
+    for (const [left, top, cw, ch, ow, oh] of cases) {
+      same(resizeCrop(img, left, top, cw, ch, ow, oh), oracleResample(img, left, top, cw, ch, ow, oh, [0, 0, cw, ch]), `crop ${left},${top} ${cw}x${ch} -> ${ow}x${oh}`);
+    }
   });
 });
