@@ -23,7 +23,7 @@ const result = { images: picked.length, views_per_image: views, presets: {} };
 const bytes = picked.map((p) => readFileSync(p));
 for (const b of bytes.slice(0, 5)) await decodeImage(b); // warm up sharp and the JIT
 
-for (const name of ['seed', 'standard']) {
+for (const name of ['seed', 'standard', 'probe']) {
   const preset = getPreset(name);
   const batch = new Float32Array(32 * preset.inputSize ** 2 * 3);
   let tDecode = 0, tPrepare = 0, tEval = 0, tViews = 0, nViews = 0;
