@@ -1,9 +1,9 @@
 // Pillow 9.4's `Image.resize(size, BILINEAR, box)` for RGB images, ported line for line from
 // src/libImaging/Resample.c (precompute_coeffs, normalize_coeffs_8bpc, ImagingResampleInner; the two
 // 8bpc passes themselves are SIMD kernels in assembly/resize.ts) and the checks and shortcuts of
-// `_resize` in src/_imaging.c and `Image.resize`. Bit-exact equality with Pillow is the point: torchvision's Resize on PIL images
-// is this function, so every float and int conversion below mirrors the C one, including the
-// float32 box and the integer fixed-point accumulation.
+// `_resize` in src/_imaging.c and `Image.resize`. Bit-exact equality with Pillow is the point:
+// torchvision's Resize on PIL images is this function, so every float and int conversion mirrors
+// the C one, including the float32 box and the integer fixed-point accumulation.
 import type { RgbImage } from './decode.js';
 import { align16, ensureMemory, instantiateKernels, type KernelModule } from '../wasm.js';
 
