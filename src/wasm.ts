@@ -66,3 +66,34 @@ export function ensureMemory(m: WasmMemory, bytes: number, limit = 3.5 * 2 ** 30
 
 /** `bytes` rounded up to a multiple of 16 (the kernels' v128 alignment); exact past 2 GiB, unlike `& ~15`. */
 export const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+
+/** Kernel memory kept between calls (a 4-megapixel photo's buffers fit); past it the instance is let go. */
+const KEEP_KERNEL_BYTES = 64 * 2 ** 20;
+
+/**
+ * One instance of the kernel module NAME per thread, made on first use, for kernels that take their
+ * inputs and outputs in fresh buffers on every call (image/resize.ts, image/augment.ts). Wasm memory
+ * never shrinks, so after a call that needed more than KEEP_KERNEL_BYTES the instance is dropped.
+ */
+export class KernelSlot<T extends KernelModule> {
+  private instance: T | undefined;
+
+  /** `slack`: bytes the kernels may read or write past the end of each buffer. */
+  constructor(private readonly name: string, private readonly slack = 0) {}
+
+  /**
+   * Places buffers of these byte sizes (16-byte aligned, each followed by the slack), grows the memory
+   * to hold them and runs `fn` with their addresses and the memory.
+   */
+  run<R, const S extends readonly number[]>(sizes: S, fn: (k: T, at: { [I in keyof S]: number }, mem: ArrayBuffer) => R): R {
+    const k = (this.instance ??= instantiateKernels<T>(this.name));
+    let top = k.heapBase();
+    const at = sizes.map((bytes) => { const a = top; top = align16(a + bytes + this.slack); return a; });
+    ensureMemory(k.memory, top);
+    try {
+      return fn(k, at as { [I in keyof S]: number }, k.memory.buffer);
+    } finally {
+      if (top > KEEP_KERNEL_BYTES) this.instance = undefined;
+    }
+  }
+}

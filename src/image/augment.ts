@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { RgbImage } from './decode.js';
 import type { NormLut } from './normalize.js';
 import { pilRotationFixed } from './rotation.js';
-import { align16, ensureMemory, instantiateKernels, type KernelModule } from '../wasm.js';
+import { KernelSlot, type KernelModule } from '../wasm.js';
 
 export interface SeedViewParams {
   kind: 'seed';
@@ -261,34 +261,26 @@ export function renderSeedView(
     normalizeInto(seedViewSteps(prepared, p, size), norm, out, offset);
     return;
   }
-  const k = (viewKernels ??= instantiateKernels<ViewKernels>('view'));
   const { width: w, height: h, data: src } = prepared;
   const floats = size * size * 3;
   // [table | prepared image | view], copied in every call (~25 µs for a 300² image: cheaper than
   // trusting that an array seen before still holds the same pixels).
-  const lutAt = k.heapBase();
-  const srcAt = align16(lutAt + 768 * 4);
-  const outAt = align16(srcAt + src.length);
-  const top = outAt + floats * 4;
-  ensureMemory(k.memory, top);
-  const mem = k.memory.buffer;
-  new Float32Array(mem, lutAt, 768).set(norm.lut);
-  new Uint8Array(mem, srcAt, src.length).set(src);
-  const [s0, s1, s2] = norm.srcChannel;
-  k.seedView(srcAt, w, h, lutAt, outAt, size, walk.x0, walk.y0, walk.dxCol, walk.dyCol, walk.dxRow, walk.dyRow, p.gray ? 1 : 0, s0, s1, s2);
-  out.set(new Float32Array(mem, outAt, floats), offset);
-  // Wasm memory never shrinks: after an unusually large image, let this instance go.
-  if (top > KEEP_VIEW_KERNEL_BYTES) viewKernels = undefined;
+  viewKernels.run([768 * 4, src.length, floats * 4], (k, [lutAt, srcAt, outAt], mem) => {
+    new Float32Array(mem, lutAt, 768).set(norm.lut);
+    new Uint8Array(mem, srcAt, src.length).set(src);
+    const [s0, s1, s2] = norm.srcChannel;
+    k.seedView(srcAt, w, h, lutAt, outAt, size, walk.x0, walk.y0, walk.dxCol, walk.dyCol, walk.dxRow, walk.dyRow, p.gray ? 1 : 0, s0, s1, s2);
+    out.set(new Float32Array(mem, outAt, floats), offset);
+  });
 }
 
-/** The fused kernel's wasm module (assembly/view.ts), one instance per thread, made on first use. */
+/** The fused kernel's wasm module (assembly/view.ts). */
 interface ViewKernels extends KernelModule {
   seedView(src: number, w: number, h: number, lut: number, out: number, size: number,
     x0: number, y0: number, dxCol: number, dyCol: number, dxRow: number, dyRow: number,
     gray: number, s0: number, s1: number, s2: number): void;
 }
-let viewKernels: ViewKernels | undefined;
-const KEEP_VIEW_KERNEL_BYTES = 64 * 2 ** 20;
+const viewKernels = new KernelSlot<ViewKernels>('view');
 
 /** lut[c * 256 + v] = v for RGB: through it the float kernel writes a view's bytes unchanged (0..255 are exact floats). */
 const IDENTITY_LUT: NormLut = { lut: Float32Array.from({ length: 768 }, (_, i) => i & 255), srcChannel: [0, 1, 2] };

@@ -5,7 +5,7 @@
 // torchvision's Resize on PIL images is this function, so every float and int conversion mirrors
 // the C one, including the float32 box and the integer fixed-point accumulation.
 import type { RgbImage } from './decode.js';
-import { align16, ensureMemory, instantiateKernels, type KernelModule } from '../wasm.js';
+import { KernelSlot, type KernelModule } from '../wasm.js';
 
 /** Source region (left, top, right, bottom) in pixels; fractional values allowed, as in Pillow. */
 export type ResizeBox = readonly [number, number, number, number];
@@ -97,17 +97,13 @@ interface SourceRect {
   height: number;
 }
 
-/** The two passes' SIMD kernels (assembly/resize.ts), one instance per thread, made on first use. */
+/** The two passes' SIMD kernels (assembly/resize.ts). */
 interface ResizeKernels extends KernelModule {
   horizontal(src: number, srcStride: number, rows: number, out: number, outW: number, bounds: number, kk: number, ksize: number): void;
   vertical(src: number, srcStride: number, rowBytes: number, out: number, outH: number, bounds: number, kk: number, ksize: number): void;
 }
-let kernels: ResizeKernels | undefined;
-
-/** Bytes the kernels may read or write past each buffer (see assembly/resize.ts). */
-const SLACK = 16;
-/** Kernel memory kept between calls (a 4-megapixel photo's passes fit); beyond it the instance is dropped. */
-const KEEP_KERNEL_BYTES = 64 * 2 ** 20;
+/** 16 bytes of slack after every buffer: the kernels read and write whole pixels and vectors (see assembly/resize.ts). */
+const kernels = new KernelSlot<ResizeKernels>('resize', 16);
 
 /**
  * ImagingResampleInner: the horizontal pass (only over the rows the vertical pass will read), then
@@ -129,39 +125,32 @@ function resampleRect(s: SourceRect, xsize: number, ysize: number, box: readonly
   const vbounds = vert.bounds.slice();
   for (let i = 0; i < vbounds.length; i += 2) vbounds[i] -= yboxFirst;
 
-  const k = (kernels ??= instantiateKernels<ResizeKernels>('resize'));
   // The source rows the passes read, only the rect's columns: packed, `s.width` pixels a row.
   const srcStride = s.width * 3;
-  let top = k.heapBase();
-  const place = (bytes: number) => { const at = top; top = align16(at + bytes + SLACK); return at; };
-  const srcAt = place(rows * srcStride);
-  const hb = horiz ? place(horiz.bounds.byteLength) : 0;
-  const hk = horiz ? place(horiz.kk.byteLength) : 0;
-  const vb = place(vbounds.byteLength);
-  const vk = place(vert.kk.byteLength);
-  const midAt = horiz ? place(xsize * rows * 3) : 0;
-  const outAt = needVertical ? place(width * ysize * 3) : midAt;
-  ensureMemory(k.memory, top);
-  const mem = k.memory.buffer;
-  const imgStride = s.img.width * 3;
-  const first = (s.y0 + yboxFirst) * imgStride + s.x0 * 3;
-  if (srcStride === imgStride) new Uint8Array(mem, srcAt, rows * srcStride).set(s.img.data.subarray(first, first + rows * srcStride));
-  else for (let y = 0; y < rows; y++) new Uint8Array(mem, srcAt + y * srcStride, srcStride).set(s.img.data.subarray(first + y * imgStride, first + y * imgStride + srcStride));
-  if (horiz) {
-    new Int32Array(mem, hb, horiz.bounds.length).set(horiz.bounds);
-    new Int32Array(mem, hk, horiz.kk.length).set(horiz.kk);
-    k.horizontal(srcAt, srcStride, rows, midAt, xsize, hb, hk, horiz.ksize);
-  }
-  if (needVertical) {
-    new Int32Array(mem, vb, vbounds.length).set(vbounds);
-    new Int32Array(mem, vk, vert.kk.length).set(vert.kk);
-    if (horiz) k.vertical(midAt, xsize * 3, width * 3, outAt, ysize, vb, vk, vert.ksize);
-    else k.vertical(srcAt, srcStride, width * 3, outAt, ysize, vb, vk, vert.ksize);
-  }
   const height = needVertical ? ysize : rows;
-  const data = new Uint8Array(mem.slice(outAt, outAt + width * height * 3));
-  // Wasm memory never shrinks: after a large image, let this instance go rather than keep its memory.
-  if (top > KEEP_KERNEL_BYTES) kernels = undefined;
+  const sizes = [
+    rows * srcStride, horiz?.bounds.byteLength ?? 0, horiz?.kk.byteLength ?? 0, vbounds.byteLength, vert.kk.byteLength,
+    horiz ? xsize * rows * 3 : 0, needVertical ? width * ysize * 3 : 0,
+  ] as const;
+  const data = kernels.run(sizes, (k, [srcAt, hb, hk, vb, vk, midAt, vOutAt], mem) => {
+    const imgStride = s.img.width * 3;
+    const first = (s.y0 + yboxFirst) * imgStride + s.x0 * 3;
+    if (srcStride === imgStride) new Uint8Array(mem, srcAt, rows * srcStride).set(s.img.data.subarray(first, first + rows * srcStride));
+    else for (let y = 0; y < rows; y++) new Uint8Array(mem, srcAt + y * srcStride, srcStride).set(s.img.data.subarray(first + y * imgStride, first + y * imgStride + srcStride));
+    if (horiz) {
+      new Int32Array(mem, hb, horiz.bounds.length).set(horiz.bounds);
+      new Int32Array(mem, hk, horiz.kk.length).set(horiz.kk);
+      k.horizontal(srcAt, srcStride, rows, midAt, xsize, hb, hk, horiz.ksize);
+    }
+    if (needVertical) {
+      new Int32Array(mem, vb, vbounds.length).set(vbounds);
+      new Int32Array(mem, vk, vert.kk.length).set(vert.kk);
+      if (horiz) k.vertical(midAt, xsize * 3, width * 3, vOutAt, ysize, vb, vk, vert.ksize);
+      else k.vertical(srcAt, srcStride, width * 3, vOutAt, ysize, vb, vk, vert.ksize);
+    }
+    const outAt = needVertical ? vOutAt : midAt;
+    return new Uint8Array(mem.slice(outAt, outAt + width * height * 3));
+  });
   return { data, width, height };
 }
 
